@@ -1,0 +1,1 @@
+# fragment: see the top-level Makefile.am
