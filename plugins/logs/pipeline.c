@@ -91,9 +91,14 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
     p->q_bytes += ev_cost(e);
 }
 
+static void maybe_checkpoint(struct pipeline *p, bool force);
+
+/* A checkpoint right after an acknowledgement keeps what a kill -9 sends
+ * twice small; the interval bounds the fsyncs this costs. */
 static void mark_dirty(struct pipeline *p)
 {
     p->ckpt_dirty = true;
+    maybe_checkpoint(p, false);
 }
 
 void pipeline_ack(struct pipeline *p, size_t n)

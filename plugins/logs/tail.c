@@ -109,11 +109,9 @@ static int fingerprint(int fd, uint64_t *ret_fp, uint32_t *ret_len)
  * fingerprint as the file grows. */
 static bool same_content(int fd, uint64_t *fp, uint32_t *fp_len)
 {
-    if (*fp_len == 0)
-        return true;
     char b[FP_MAX];
     ssize_t n = pread(fd, b, sizeof(b), 0);
-    if (n < (ssize_t)*fp_len || fnv(b, *fp_len) != *fp)
+    if (n < (ssize_t)*fp_len || (*fp_len && fnv(b, *fp_len) != *fp))
         return false;
     if ((uint32_t)n > *fp_len) {
         *fp = fnv(b, (size_t)n);
@@ -540,7 +538,13 @@ void tail_pump(struct tail *t)
     }
     if (!f)
         return;
-    uv_buf_t b = uv_buf_init(t->buf, READ_BUF);
+    /* Read at most half the room left: events cost more than their bytes
+     * (the event header), so the queue stays within max_memory. */
+    size_t room = t->p->conf->max_memory - t->p->q_bytes;
+    size_t want = room / 2 < READ_BUF ? room / 2 : READ_BUF;
+    if (want < 4096)
+        want = 4096;
+    uv_buf_t b = uv_buf_init(t->buf, (unsigned)want);
     t->req.data = t;
     int r =
         uv_fs_read(agentd_loop(t->p->ctx), &t->req, f->fd, &b, 1, (int64_t)f->read_off, on_read);

@@ -18,7 +18,7 @@ Admin endpoints (not signed), for tests:
   GET  /_admin/events?group=G&stream=S   {"events":[{"timestamp","message"}]}
         (every stream of G without stream=; every group without group=)
   GET  /_admin/stats     counts of requests per operation and outcome, groups,
-                         streams, creations, retention.
+                         streams, creations, retention, distinct messages stored.
 Options: --no-verify skips signature checks (the benchmark measures agentd,
 not botocore); --quiet.
 """
@@ -254,6 +254,13 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def handle(self):
+        # Clients that vanish mid-request (kill -9 in the tests) are normal here.
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
@@ -271,6 +278,8 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
                                    "streams": {sn: len(e) for sn, e in g["streams"].items()}}
                                for n, g in GROUPS.items()}
                 s["faults"] = dict(FAULTS)
+                s["distinct_messages"] = len({m for g in GROUPS.values()
+                                              for e in g["streams"].values() for _, m, _ in e})
             return self.reply(200, s, "application/json")
         self.error(404, "UnknownOperationException", "no such path")
 
