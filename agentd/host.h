@@ -38,7 +38,7 @@ int core_conf_finish(struct core_conf *cc);
 struct plugin_module {
     const struct agentd_plugin *desc;
     void *dl;   /* dlopen handle; NULL for built-ins */
-    char *file; /* path of the .so, or "(built-in)" */
+    char *file; /* path of the .so, or "built-in" */
     struct plugin_module *next;
 };
 
@@ -89,7 +89,8 @@ struct host_config {
 
 struct host {
     uv_loop_t *loop;
-    char *config_path;
+    char *config_path; /* as given: error messages name it so */
+    char *config_abs;  /* absolute, for status */
     struct host_config *cfg; /* the running config: entries' conf moved to ctxs */
     struct plugin_module *modules;
     struct agentd_plugin_ctx *plugins;

@@ -220,6 +220,7 @@ static void teardown(void)
         plugin_modules_free();
     free(host.loop);
     free(host.config_path);
+    free(host.config_abs);
 }
 
 int main(int argc, char **argv)
@@ -291,9 +292,8 @@ int main(int argc, char **argv)
         return 1;
     }
     host.start_ms = uv_now(host.loop);
-    host.config_path = realpath(config, NULL);
-    if (!host.config_path)
-        host.config_path = strdup(config);
+    host.config_path = strdup(config);
+    host.config_abs = realpath(config, NULL);
     host.reload_ok = true;
     host.reload_errors = json_array();
     plugin_register_builtins();
