@@ -192,7 +192,9 @@ int control_dispatch(const struct proto_request *req, char **ret_reply)
                                                          "running configuration",
                                            errors);
         else
-            *ret_reply = proto_reply_ok(status_json());
+            *ret_reply = proto_reply_ok(status_json()); /* errors are in there too */
+        if (r >= 0)
+            json_decref(errors);
     } else if (strcmp(req->cmd, "plugin") == 0) {
         r = control_call_verb(req->plugin, req->verb, req->args, &result);
         if (r >= 0) {

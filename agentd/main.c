@@ -216,9 +216,13 @@ static void teardown(void)
     metrics_free();
     meta_free();
     json_decref(host.reload_errors);
-    if (uv_loop_close(host.loop) == 0)
+    /* A plugin that never stopped may still own handles on the loop and code
+     * in its module: then keep both (the process is exiting anyway). */
+    if (uv_loop_close(host.loop) == 0) {
         plugin_modules_free();
-    free(host.loop);
+        free(host.loop);
+        host.loop = NULL;
+    }
     free(host.config_path);
     free(host.config_abs);
 }
