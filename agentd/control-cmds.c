@@ -137,8 +137,8 @@ json_t *status_json(void)
     notify_summary(summary, sizeof(summary));
     return json_pack("{s:s,s:I,s:s,s:s,s:o,s:b,s:o}", "version", PACKAGE_VERSION, "uptime_s",
                      (json_int_t)((uv_now(host.loop) - host.start_ms) / 1000), "config",
-                     host.config_abs ? host.config_abs : host.config_path, "summary", summary, "reload", reload,
-                     "stopping", host.stopping, "plugins", arr);
+                     host.config_abs ? host.config_abs : host.config_path, "summary", summary,
+                     "reload", reload, "stopping", host.stopping, "plugins", arr);
 }
 
 static char *metrics_text(void)

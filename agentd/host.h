@@ -89,8 +89,8 @@ struct host_config {
 
 struct host {
     uv_loop_t *loop;
-    char *config_path; /* as given: error messages name it so */
-    char *config_abs;  /* absolute, for status */
+    char *config_path;       /* as given: error messages name it so */
+    char *config_abs;        /* absolute, for status */
     struct host_config *cfg; /* the running config: entries' conf moved to ctxs */
     struct plugin_module *modules;
     struct agentd_plugin_ctx *plugins;
@@ -213,6 +213,14 @@ int reload_run(json_t **ret_errors);
 
 /* ---- main.c / shutdown.c ---- */
 void host_shutdown(const char *why);
+/* Stops the next plugin once nothing is stopping (no-op unless shutting down). */
+void host_stop_continue(void);
+
+/* Hooks that other core parts (the AWS core) may define to forget what they
+ * hold for a plugin going away (credentials providers, calls in flight).
+ * Weak: called only when linked in. */
+void aws_ctx_release(struct agentd_plugin_ctx *ctx) __attribute__((weak));
+void http_ctx_release(struct agentd_plugin_ctx *ctx) __attribute__((weak));
 
 /* ---- state.c: the store, by directory (unit-testable) ---- */
 int state_write_at(const char *dir, const char *name, const void *data, size_t len);

@@ -55,25 +55,32 @@ static void finish(void)
     uv_stop(host.loop);
 }
 
-static void stop_next(void);
+static bool finished;
 
 static void plugin_stopped(struct agentd_plugin_ctx *ctx, void *ud)
 {
     plugin_destroy(ctx);
     notify_status_update();
-    stop_next();
+    host_stop_continue();
 }
 
 /* One at a time, newest first, so that a plugin stops before the ones it
  * was started after (targetgroup drains while health still answers). */
-static void stop_next(void)
+void host_stop_continue(void)
 {
     struct agentd_plugin_ctx *last = NULL;
 
-    for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next)
+    if (!host.stopping || finished)
+        return;
+    for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next) {
+        /* A restart or removal from a reload is still stopping: wait for it. */
+        if (p->state == PLUGIN_STOPPING)
+            return;
         if (p->state == PLUGIN_RUNNING && (!last || p->start_seq > last->start_seq))
             last = p;
+    }
     if (!last) {
+        finished = true;
         finish();
         return;
     }
@@ -94,7 +101,7 @@ void host_shutdown(const char *why)
     agentd_health_set_draining(NULL, true, "agentd is stopping");
     /* Subscribers hear agent.stopping before anyone's stop() runs. */
     events_flush();
-    stop_next();
+    host_stop_continue();
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -46,6 +46,7 @@ static void removed_stopped(struct agentd_plugin_ctx *ctx, void *ud)
     pending--;
     notify_status_update();
     reload_finished();
+    host_stop_continue();
 }
 
 static void restart_stopped(struct agentd_plugin_ctx *ctx, void *ud)
@@ -62,6 +63,7 @@ static void restart_stopped(struct agentd_plugin_ctx *ctx, void *ud)
     }
     pending--;
     reload_finished();
+    host_stop_continue();
 }
 
 static bool conf_equal(const struct agentd_plugin *d, const void *a, const void *b)
