@@ -360,7 +360,7 @@ static int apply_scalar(struct config_errors *errs, const struct config_node *n,
 }
 
 static int apply_map(struct config_errors *errs, const struct config_node *n, const char *path,
-                     struct agentd_map *m)
+                     const struct agentd_option *opt, struct agentd_map *m)
 {
     int r = 0;
 
@@ -384,6 +384,15 @@ static int apply_map(struct config_errors *errs, const struct config_node *n, co
             free(kp);
             r = -EINVAL;
             continue;
+        }
+        if ((opt->flags & AGENTD_OPT_TEMPLATE) && v->kind == CONFIG_SCALAR) {
+            char *plain = NULL;
+
+            kp = path_join(path, n->keys[i]->value);
+            if (check_templates(errs, v, kp ? kp : path, opt, &plain) < 0)
+                r = -EINVAL;
+            free(plain);
+            free(kp);
         }
         m->keys[m->n] = strdup(n->keys[i]->value);
         m->values[m->n] = strdup(v->kind == CONFIG_NULL ? "" : v->value);
@@ -471,7 +480,7 @@ static int apply_value(struct config_errors *errs, const struct config_node *n, 
         }
         return apply_list(errs, n, path, opt, dst, depth);
     case AGENTD_OPT_MAP:
-        return apply_map(errs, n, path, dst);
+        return apply_map(errs, n, path, opt, dst);
     case AGENTD_OPT_OBJECT: {
         void *obj;
         int r;
@@ -626,11 +635,51 @@ void agentd_conf_error(struct agentd_confctx *cc, const char *key, const char *f
     cc->nerr++;
 }
 
+/* Errors come out in the order the walk found them: unknown keys first, then
+ * table order. Readers scan a file top to bottom, so sort the new ones by
+ * position within each file (files keep their order of appearance). */
+static void sort_errors(struct config_errors *errs, size_t from)
+{
+    size_t n = errs ? errs->n - from : 0;
+    struct config_error *v = errs ? errs->v + from : NULL;
+    size_t *rank;
+
+    if (n < 2 || !(rank = calloc(n, sizeof(*rank))))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        rank[i] = i;
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(v[i].file, v[j].file)) {
+                rank[i] = rank[j];
+                break;
+            }
+        }
+    }
+    /* Insertion sort: stable, and error lists are short. */
+    for (size_t i = 1; i < n; i++) {
+        struct config_error e = v[i];
+        size_t r = rank[i], j = i;
+
+        while (j > 0 &&
+               (rank[j - 1] > r ||
+                (rank[j - 1] == r &&
+                 (v[j - 1].line > e.line || (v[j - 1].line == e.line && v[j - 1].col > e.col))))) {
+            v[j] = v[j - 1];
+            rank[j] = rank[j - 1];
+            j--;
+        }
+        v[j] = e;
+        rank[j] = r;
+    }
+    free(rank);
+}
+
 int config_apply(const struct config_node *node, const char *path,
                  const struct agentd_schema *schema, bool list_root, void **ret,
                  struct config_errors *errs)
 {
     const struct config_node *where = node;
+    size_t before;
     void *conf;
     int r;
 
@@ -638,6 +687,7 @@ int config_apply(const struct config_node *node, const char *path,
         path = "";
     if (node && node->kind == CONFIG_NULL)
         node = NULL;
+    before = errs ? errs->n : 0;
     if (!schema) {
         if (node && !(node->kind == CONFIG_MAPPING && node->n == 0)) {
             err_at(errs, node, path, "this section takes no options");
@@ -670,6 +720,7 @@ int config_apply(const struct config_node *node, const char *path,
         if (r == -ENOMEM)
             config_errors_add(errs, node ? node->file : "", 0, 0, path, "out of memory");
         config_free(schema, list_root, conf);
+        sort_errors(errs, before);
         return r == -ENOMEM ? r : -EINVAL;
     }
     *ret = conf;
