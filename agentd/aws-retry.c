@@ -38,9 +38,10 @@ uint64_t aws_retry_backoff_ms(unsigned retry, double rand01)
         rand01 = 0;
     if (rand01 > 1)
         rand01 = 1;
-    /* 2^retry seconds, stopping the doubling once past the cap. */
+    /* 2^retry seconds; past 2^40 the product is over the cap anyway unless
+     * rand01 is ~0, so the exponent is bounded to keep it finite. */
     base = 1000;
-    for (unsigned i = 0; i < retry && base < cap; i++)
+    for (unsigned i = 0; i < retry && i < 40; i++)
         base *= 2;
     base *= rand01;
     return (uint64_t)(base < cap ? base : cap);
