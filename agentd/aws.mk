@@ -53,3 +53,9 @@ tests_unit_test_aws_creds_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_test_aws_creds_LDADD = $(AWS_UNIT_LIBS)
 
 EXTRA_DIST += tests/data/sigv4
+
+# The differential test's signer (tests/integration/test_aws_sigv4_diff.py).
+check_PROGRAMS += tests/unit/sigv4-sign-tool
+tests_unit_sigv4_sign_tool_SOURCES = tests/unit/sigv4-sign-tool.c agentd/aws-sigv4.c
+tests_unit_sigv4_sign_tool_CFLAGS = $(AWS_UNIT_CF)
+tests_unit_sigv4_sign_tool_LDADD = $(AWS_UNIT_LIBS)
