@@ -37,6 +37,21 @@ bool conf_plain_safe(const char *s);
 void conf_write_scalar(FILE *f, const char *s);
 
 const char *conf_type_name(enum agentd_opt_type t);
+/* "a list", "a mapping", ... for messages. */
+const char *conf_kind_name(const struct config_node *n);
+/* Bytes one element of type t takes in a struct agentd_list (objects inline). */
+size_t conf_elem_size(const struct agentd_option *opt, enum agentd_opt_type t);
+
+/* Reports an error at n's position (none if n is NULL). */
+void conf_err_at(struct config_errors *errs, const struct config_node *n, const char *path,
+                 const char *fmt, ...) AGENTD_PRINTF(4, 5);
+/* Checks the {names} in n's text for opt; on success *ret_plain is the text
+ * with every template replaced by "x" (for validating URLs and paths). */
+int conf_check_templates(struct config_errors *errs, const struct config_node *n, const char *path,
+                         const struct agentd_option *opt, char **ret_plain);
+/* Parses scalar node n as type t of opt into dst, reporting what is wrong. */
+int conf_apply_scalar(struct config_errors *errs, const struct config_node *n, const char *path,
+                      const struct agentd_option *opt, enum agentd_opt_type t, void *dst);
 
 /* Template checking with the kind of problem: -ENOENT for an unknown name (in
  * *ret_bad, with a did-you-mean in *ret_hint when one is close, else NULL),

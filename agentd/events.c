@@ -90,7 +90,6 @@ static void kick_cb(uv_timer_t *t)
 void events_init(uv_loop_t *loop)
 {
     uv_timer_init(loop, &kick);
-    uv_unref((uv_handle_t *)&kick);
     kick_init = true;
 }
 

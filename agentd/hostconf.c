@@ -67,6 +67,70 @@ static void apply_plugin(struct host_config *cfg, struct plugin_module *mod,
     }
 }
 
+/* The plugin directory named in the file, read raw: used to go on checking
+ * the plugins' sections when the core section itself has errors. */
+static const char *raw_plugin_dir(const struct config_doc *doc)
+{
+    const struct config_node *core = config_doc_get(doc, "agentd");
+
+    for (size_t i = 0; core && core->kind == CONFIG_MAPPING && i < core->n; i++)
+        if (strcmp(core->keys[i]->value, "plugin_dir") == 0 &&
+            core->items[i]->kind == CONFIG_SCALAR && core->items[i]->value[0] == '/')
+            return core->items[i]->value;
+    return AGENTD_PLUGIN_DIR;
+}
+
+struct err_key {
+    size_t file_idx, idx;
+    const struct config_error *e;
+};
+
+static int cmp_err(const void *a, const void *b)
+{
+    const struct err_key *x = a, *y = b;
+
+    if (x->file_idx != y->file_idx)
+        return x->file_idx < y->file_idx ? -1 : 1;
+    if (x->e->line != y->e->line)
+        return x->e->line < y->e->line ? -1 : 1;
+    if (x->e->col != y->e->col)
+        return x->e->col < y->e->col ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Errors in file order (files as first named), then line and column, so
+ * that the output reads top to bottom like the file. */
+static void sort_errors(struct config_errors *errs, size_t from)
+{
+    size_t n = errs->n - from;
+    struct err_key *k;
+    struct config_error *v;
+
+    if (n < 2 || !(k = calloc(n, sizeof(*k))))
+        return;
+    if (!(v = calloc(n, sizeof(*v)))) {
+        free(k);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct config_error *e = &errs->v[from + i];
+        k[i] = (struct err_key){.file_idx = i, .idx = i, .e = e};
+        for (size_t j = 0; j < i; j++) {
+            const char *f = errs->v[from + j].file;
+            if (f && e->file && strcmp(f, e->file) == 0) {
+                k[i].file_idx = k[j].file_idx;
+                break;
+            }
+        }
+    }
+    qsort(k, n, sizeof(*k), cmp_err);
+    for (size_t i = 0; i < n; i++)
+        v[i] = *k[i].e;
+    memcpy(&errs->v[from], v, n * sizeof(*v));
+    free(v);
+    free(k);
+}
+
 int host_config_build(const char *path, struct host_config **ret, struct config_errors *errs)
 {
     struct host_config *cfg = calloc(1, sizeof(*cfg));
@@ -82,21 +146,23 @@ int host_config_build(const char *path, struct host_config **ret, struct config_
         return r;
     }
     root = cfg->doc->root;
+    const char *pdir;
     if (config_apply(config_doc_get(cfg->doc, "agentd"), "agentd", &core_schema, false,
                      (void **)&cfg->core, errs) < 0) {
-        host_config_free(cfg);
-        return -EINVAL;
-    }
-    if (core_conf_finish(cfg->core) < 0) {
+        cfg->core = NULL;
+        pdir = raw_plugin_dir(cfg->doc);
+    } else if (core_conf_finish(cfg->core) < 0) {
         host_config_free(cfg);
         return -ENOMEM;
+    } else {
+        pdir = cfg->core->plugin_dir;
     }
-    r = plugin_scan_dir(cfg->core->plugin_dir);
+    r = plugin_scan_dir(pdir);
     if (r < 0) {
         const struct config_node *pd = config_doc_get(cfg->doc, "agentd");
         config_errors_add(errs, pd ? pd->file : cfg->doc->main_file, pd ? pd->line : 0,
-                          pd ? pd->col : 0, "agentd.plugin_dir", "cannot read '%s': %s",
-                          cfg->core->plugin_dir, strerror(-r));
+                          pd ? pd->col : 0, "agentd.plugin_dir", "cannot read '%s': %s", pdir,
+                          strerror(-r));
     }
 
     /* Built-ins flagged ALWAYS come first, so every other plugin starts
@@ -123,6 +189,7 @@ int host_config_build(const char *path, struct host_config **ret, struct config_
         apply_plugin(cfg, m, key, root->items[i], errs);
     }
     if (errs->n > nerr0) {
+        sort_errors(errs, nerr0);
         host_config_free(cfg);
         return -EINVAL;
     }

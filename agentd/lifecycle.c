@@ -85,6 +85,10 @@ static void release_host_side(struct agentd_plugin_ctx *ctx)
     events_drop_ctx(ctx);
     control_drop_ctx(ctx);
     health_drop_ctx(ctx);
+    if (aws_ctx_release)
+        aws_ctx_release(ctx);
+    if (http_ctx_release)
+        http_ctx_release(ctx);
 }
 
 void plugin_destroy(struct agentd_plugin_ctx *ctx)

@@ -183,7 +183,7 @@ void plugin_register_builtins(void)
         if (plugin_module_find(builtin_plugins[i]->name))
             continue;
         mod = calloc(1, sizeof(*mod));
-        if (!mod || !(mod->file = strdup("(built-in)"))) {
+        if (!mod || !(mod->file = strdup("built-in"))) {
             free(mod);
             continue;
         }

@@ -82,3 +82,46 @@ const char *agentd_metadata_get(struct agentd_plugin_ctx *ctx, const char *key)
             return meta_values[i];
     return NULL;
 }
+
+bool fake_host_stopping;
+
+bool agentd_stopping(struct agentd_plugin_ctx *ctx)
+{
+    return fake_host_stopping;
+}
+
+struct work {
+    uv_work_t req;
+    void (*work)(void *ud);
+    void (*done)(void *ud, int status);
+    void *ud;
+};
+
+static void work_run(uv_work_t *req)
+{
+    struct work *w = req->data;
+
+    w->work(w->ud);
+}
+
+static void work_after(uv_work_t *req, int status)
+{
+    struct work *w = req->data;
+
+    w->done(w->ud, status);
+    free(w);
+}
+
+int agentd_work_queue(struct agentd_plugin_ctx *ctx, void (*work)(void *ud),
+                      void (*done)(void *ud, int status), void *ud)
+{
+    struct work *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return -12;
+    w->work = work;
+    w->done = done;
+    w->ud = ud;
+    w->req.data = w;
+    return uv_queue_work(agentd_loop(ctx), &w->req, work_run, work_after);
+}

@@ -11,6 +11,7 @@
 extern uv_loop_t *fake_host_loop;
 extern char fake_host_log[FAKE_LOG_LINES][256];
 extern size_t fake_host_nlog;
+extern bool fake_host_stopping;
 
 /* Sets a metadata value agentd_metadata_get returns (strings borrowed). */
 void fake_host_metadata(const char *key, const char *value);

@@ -223,6 +223,7 @@ static const struct agentd_option t_health_options[] = {
     {.name = "labels",
      .type = AGENTD_OPT_MAP,
      .offset = offsetof(struct t_health, labels),
+     .flags = AGENTD_OPT_TEMPLATE,
      .description = "labels"},
     {.name = "s3",
      .type = AGENTD_OPT_OBJECT,

@@ -241,6 +241,8 @@ static const struct {
      "agentd.yaml:2:15: health.labels.a: expected a single value, got a list\n"},
     {"health:\n  name: \"{instnce_id}\"\n",
      "agentd.yaml:2:9: health.name: unknown template {instnce_id} (did you mean {instance_id}?)\n"},
+    {"health:\n  labels: {a: \"{az}\", b: \"{azz}\", c: \"{{x}}\"}\n",
+     "agentd.yaml:2:26: health.labels.b: unknown template {azz} (did you mean {az}?)\n"},
     {"health:\n  name: \"{bogus}\"\n", "agentd.yaml:2:9: health.name: unknown template {bogus}\n"},
     {"health:\n  name: \"{seq}\"\n", "agentd.yaml:2:9: health.name: unknown template {seq}\n"},
     {"health:\n  name: \"a{region\"\n",
@@ -288,6 +290,7 @@ static void test_all_errors_reported(void **state)
 
     assert_string_equal(
         got, "agentd.yaml:2:3: health.lisen: unknown option (did you mean 'listen'?)\n"
+             "agentd.yaml:3:9: health.port: 0 is out of range (1..65535)\n"
              "agentd.yaml:7:17: health.checks[0].interval: \"5x\" is not a duration (e.g. 250ms, "
              "5s, 2m, 1h)\n"
              "agentd.yaml:8:7: health.checks[1].name: missing required option\n"
@@ -297,7 +300,6 @@ static void test_all_errors_reported(void **state)
              "(true/false, yes/no, on/off)\n"
              "agentd.yaml:10:14: health.join_when: \"alway\" is not one of healthy, started, "
              "always (did you mean 'always'?)\n"
-             "agentd.yaml:3:9: health.port: 0 is out of range (1..65535)\n"
              "agentd.yaml:11:10: health.drain: \"10\" is not a duration: use a unit, e.g. 10s\n");
     free(got);
 }
@@ -588,6 +590,7 @@ static void test_describe(void **state)
     assert_non_null(strstr(buf, "  join_when (enum, default healthy): when to join\n"
                                 "      one of: healthy started always\n"));
     assert_non_null(strstr(buf, "  token (string, secret): bearer token\n"));
+    assert_non_null(strstr(buf, "  labels (map, templates): labels\n"));
     assert_non_null(strstr(buf, "      key (string, templates, default \"{instance_id}/{seq}\"): "
                                 "object key\n"
                                 "          extra templates: {seq}\n"));
@@ -626,10 +629,12 @@ static void test_speed(void **state)
             best = ms;
     }
     print_message("1000-line config: load+apply %.3f ms (best of 5)\n", best);
-#ifndef AGENTD_SANITIZERS
-    assert_true(best < 10.0);
-#endif
     free(text);
+#ifndef AGENTD_SANITIZERS
+    /* Timing means nothing under valgrind (it sets LD_PRELOAD in the client). */
+    if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "vgpreload"))
+        assert_true(best < 10.0);
+#endif
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -277,6 +278,58 @@ static void test_root_not_mapping(void **state)
     config_errors_clear(&errs);
 }
 
+/* The users' example configs load, with their sections in file order. */
+static void test_examples(void **state)
+{
+    static const struct {
+        const char *file, *keys;
+    } cases[] = {
+        {"dashboard-tunnel.yaml", "tunnel"},
+        {"media-cluster-node.yaml", "logs"},
+        {"reflector-behind-alb.yaml", "health targetgroup logs"},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct config_errors errs = {0};
+        struct config_doc *doc = NULL;
+        char path[512], keys[256] = "";
+
+        snprintf(path, sizeof(path), "%s/examples/%s", CONF_TEST_DATA, cases[i].file);
+        assert_int_equal(config_load(path, "/nonexistent", &doc, &errs), 0);
+        assert_int_equal(errs.n, 0);
+        for (size_t k = 0; k < doc->root->n; k++) {
+            strncat(keys, k ? " " : "", sizeof(keys) - strlen(keys) - 1);
+            strncat(keys, doc->root->keys[k]->value, sizeof(keys) - strlen(keys) - 1);
+        }
+        assert_string_equal(keys, cases[i].keys);
+        config_doc_free(doc);
+    }
+}
+
+/* Positions name files as the caller gave them: a relative main file has a
+ * relative conf.d. */
+static void test_relative_paths(void **state)
+{
+    struct config_errors errs = {0};
+    struct config_doc *doc = NULL;
+    char cwd[4096];
+    char *got;
+
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(CONF_TEST_DATA "/conflict"), 0);
+    assert_int_equal(config_load("agentd.yaml", NULL, &doc, &errs), -EINVAL);
+    assert_int_equal(chdir(cwd), 0);
+    got = errors_text(&errs);
+    assert_string_equal(got, "conf.d/a.yaml:1:1: health: already defined at agentd.yaml:3:1 (only "
+                             "lists can be split across files)\n"
+                             "conf.d/b.yaml:1:1: agentd: already defined at agentd.yaml:1:1 (only "
+                             "lists can be split across files)\n"
+                             "conf.d/c.yaml:4:1: YAML syntax error: did not find expected ',' or "
+                             "']' (while parsing a flow sequence at line 3)\n");
+    free(got);
+    config_errors_clear(&errs);
+}
+
 static void test_errors_json(void **state)
 {
     struct config_errors errs = {0};
@@ -310,6 +363,8 @@ int main(void)
         cmocka_unit_test(test_io_errors),
         cmocka_unit_test(test_root_not_mapping),
         cmocka_unit_test(test_errors_json),
+        cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_relative_paths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
