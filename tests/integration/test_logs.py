@@ -33,7 +33,7 @@ class Cwl:
     """The emulator with helpers to read back what agentd shipped."""
 
     def __init__(self):
-        self.emu = Emulator("cwlogs.py", "--quiet", *os.environ.get("XXX_EMU_ARGS", "").split())
+        self.emu = Emulator("cwlogs.py", "--quiet")
         self.url = self.emu.base_url
 
     def get(self, path):
