@@ -200,6 +200,8 @@ static const struct agentd_option pipeline_options[] = {
      .description = "globs are re-evaluated this often (and on directory events)"},
     {"rotate_wait", AGENTD_OPT_DURATION, O(logs_conf, rotate_wait), "5s", 0, 0, 3600000,
      .description = "a rotated file is closed after this long at its end"},
+    {"close_inactive", AGENTD_OPT_DURATION, O(logs_conf, close_inactive), "5m", 0, 0, 86400000,
+     .description = "a file idle at its end this long is closed (reopened when it grows)"},
     {"checkpoint_interval", AGENTD_OPT_DURATION, O(logs_conf, checkpoint_interval), "1s", 0, 0,
      600000, .description = "checkpoints are written at most this often"},
     {"lag_threshold", AGENTD_OPT_DURATION, O(logs_conf, lag_threshold), "5m", 0,

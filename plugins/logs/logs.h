@@ -59,6 +59,7 @@ struct logs_conf {
     int64_t max_open_files;
     uint64_t rescan_interval;
     uint64_t rotate_wait;
+    uint64_t close_inactive;
     uint64_t checkpoint_interval;
     uint64_t lag_threshold;
     struct logs_cw_conf *cloudwatch;

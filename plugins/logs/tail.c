@@ -38,7 +38,8 @@ struct tail_file {
     uint64_t read_off;
     struct lines lines;
     struct mline ml;
-    bool orphan; /* no longer at a matched path: read to its end, then closed */
+    bool orphan;  /* no longer at a matched path: read to its end, then closed */
+    bool dormant; /* closed after close_inactive at its end; reopened when it grows */
     bool seen;
     bool eof;
     uint64_t eof_since;
@@ -318,6 +319,45 @@ static void ck_free(struct ck_entry *e)
     free(e);
 }
 
+static struct tail_file *find_dormant(struct tail *t, dev_t dev, ino_t ino)
+{
+    for (struct tail_file *f = t->files; f; f = f->next)
+        if (f->dormant && f->dev == dev && f->ino == ino)
+            return f;
+    return NULL;
+}
+
+/* A dormant file seen by a scan: reopened when its size changed (and it is
+ * still the same content), kept as it is otherwise. Returns false when the
+ * entry is gone because the inode now holds another file (to be opened as
+ * new). */
+static bool wake_dormant(struct tail *t, struct tail_file *f, const char *path,
+                         const struct stat *st)
+{
+    f->seen = true;
+    if ((uint64_t)st->st_size == f->read_off)
+        return true;
+    if ((int64_t)t->n_open >= t->p->conf->max_open_files)
+        return true;
+    struct stat st2;
+    int fd = open_regular(path, &st2);
+    if (fd < 0)
+        return true;
+    if (st2.st_ino != f->ino || !same_content(fd, &f->fp, &f->fp_len)) {
+        close(fd);
+        f->dormant = false; /* freed by the next tick: nothing of it is queued */
+        f->dev = 0;
+        f->ino = 0;
+        return false;
+    }
+    f->fd = fd;
+    f->dormant = false;
+    f->eof = false;
+    f->eof_since = 0;
+    t->n_open++;
+    return true;
+}
+
 static int on_found(const char *path, void *ud)
 {
     struct tail *t = ud;
@@ -325,6 +365,8 @@ static int on_found(const char *path, void *ud)
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
     struct tail_file *f = find_open(t, st.st_dev, st.st_ino);
+    if (!f && (f = find_dormant(t, st.st_dev, st.st_ino)) && !wake_dormant(t, f, path, &st))
+        f = NULL;
     if (f) {
         f->seen = true;
         if (strcmp(f->path, path) != 0) {
@@ -402,6 +444,8 @@ static void scan(struct tail *t)
         recover_restored(t);
     }
     for (struct tail_file *f = t->files; f; f = f->next) {
+        if (f->dormant && !f->seen)
+            f->dormant = false; /* gone from the matched paths: forgotten by the tick */
         if (f->fd < 0)
             continue;
         dir_of(f->path, dir, sizeof(dir));
@@ -476,12 +520,10 @@ static void at_eof(struct tail *t, struct tail_file *f)
         }
     }
     f->eof = true;
-    if (!f->orphan)
-        return;
     uint64_t now = uv_now(agentd_loop(t->p->ctx));
     if (f->eof_since == 0)
         f->eof_since = now;
-    else if (now - f->eof_since >= t->p->conf->rotate_wait)
+    else if (f->orphan && now - f->eof_since >= t->p->conf->rotate_wait)
         finish_orphan(t, f);
 }
 
@@ -557,9 +599,12 @@ void tail_pump(struct tail *t)
     logs_busy(t->p->lg);
 }
 
-static void wake_files(struct tail *t, const char *dir, const char *name)
+/* Marks the files an event names (all with name NULL) as worth a read.
+ * Returns whether one of them is dormant: a scan reopens it. */
+static bool wake_files(struct tail *t, const char *dir, const char *name)
 {
     size_t dl = dir ? strlen(dir) : 0;
+    bool dormant = false;
     for (struct tail_file *f = t->files; f; f = f->next) {
         if (!name || f->orphan) {
             f->eof = false;
@@ -567,9 +612,12 @@ static void wake_files(struct tail *t, const char *dir, const char *name)
         }
         const char *base = strrchr(f->path, '/');
         if (base && strcmp(base + 1, name) == 0 && (size_t)(base - f->path) == dl &&
-            strncmp(f->path, dir, dl) == 0)
+            strncmp(f->path, dir, dl) == 0) {
             f->eof = false;
+            dormant |= f->dormant;
+        }
     }
+    return dormant;
 }
 
 static void on_kick(uv_timer_t *h)
@@ -590,7 +638,8 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
         return;
     if (status < 0 || (events & UV_RENAME) || !filename)
         t->need_scan = true;
-    wake_files(t, w->dir, status < 0 ? NULL : filename);
+    if (wake_files(t, w->dir, status < 0 ? NULL : filename))
+        t->need_scan = true;
     if (!uv_is_active((uv_handle_t *)&t->kick))
         uv_timer_start(&t->kick, on_kick, KICK_DELAY_MS, 0);
 }
@@ -613,7 +662,7 @@ void tail_tick(struct tail *t, uint64_t now_ms)
     bool pushed = false;
     for (struct tail_file **pp = &t->files; *pp;) {
         struct tail_file *f = *pp;
-        if (f->fd < 0 && f->src.pending == 0 && f != t->rf) {
+        if (f->fd < 0 && !f->dormant && f->src.pending == 0 && f != t->rf) {
             *pp = f->next;
             file_free(f);
             t->p->ckpt_dirty = true;
@@ -625,6 +674,13 @@ void tail_tick(struct tail *t, uint64_t now_ms)
         }
         if (f->orphan && f->eof && f->eof_since && now_ms - f->eof_since >= c->rotate_wait)
             f->eof = false; /* one last read, then it is closed */
+        else if (!f->orphan && f->fd >= 0 && f->eof && f->eof_since && c->close_inactive &&
+                 now_ms - f->eof_since >= c->close_inactive && f->lines.carry_len == 0 &&
+                 !f->ml.have && f != t->rf) {
+            /* Idle at its end: the descriptor goes back, the position stays. */
+            file_close(f);
+            f->dormant = true;
+        }
         pp = &f->next;
     }
     if (pushed)
@@ -696,7 +752,8 @@ json_t *tail_status(struct tail *t)
         json_object_set_new(o, "acked_offset", json_integer((json_int_t)f->src.acked_off));
         json_object_set_new(o, "queued_events", json_integer(f->src.pending));
         json_object_set_new(o, "state",
-                            json_string(f->fd < 0   ? "closed"
+                            json_string(f->dormant  ? "idle"
+                                        : f->fd < 0 ? "closed"
                                         : f->orphan ? "rotated"
                                                     : "open"));
         json_array_append_new(a, o);
