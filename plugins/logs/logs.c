@@ -137,6 +137,8 @@ static const struct agentd_option journal_options[] = {
      .description = "lowest priority shipped"},
     {"format", AGENTD_OPT_ENUM, O(logs_journal_conf, format), "text", 0, .values = jfmt_values,
      .description = "each entry as a text line or a JSON object"},
+    {"directory", AGENTD_OPT_PATH, O(logs_journal_conf, directory), NULL, 0,
+     .description = "read journal files from this directory instead of the local journal"},
     {NULL},
 };
 

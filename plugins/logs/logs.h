@@ -44,6 +44,7 @@ struct logs_journal_conf {
     struct agentd_list units; /* char * */
     int priority;             /* 0 emerg .. 7 debug: entries at or above */
     int format;
+    char *directory; /* journal files of another system; NULL: the local journal */
 };
 
 struct logs_conf {

@@ -53,10 +53,17 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
         drop_count(p, reason);
         /* Nothing queued carries this position: remember it so that the
          * checkpoint moves past the dropped line once the queue drains. */
-        if (src->pending == 0)
+        if (src->pending == 0) {
             src->acked_off = end_off;
-        else
+            if (cursor) {
+                free(src->acked_cursor);
+                src->acked_cursor = cursor;
+                cursor = NULL;
+            }
+            p->ckpt_dirty = true;
+        } else {
             src->dropped_off = end_off;
+        }
         free(cursor);
         return;
     }
