@@ -120,6 +120,8 @@ static const struct agentd_option s3_options[] = {
      .description = "S3 endpoint URL (path-style requests)"},
     {"region", AGENTD_OPT_STRING, O(logs_s3_conf, region), NULL, 0,
      .description = "region (default: agentd's)"},
+    {"gzip_level", AGENTD_OPT_INT, O(logs_s3_conf, gzip_level), "1", 0, 1, 9,
+     .description = "zlib level: 1 is fast (the CPU budget), 9 is small"},
     {NULL},
 };
 

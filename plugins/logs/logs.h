@@ -38,6 +38,7 @@ struct logs_s3_conf {
     char *storage_class;
     char *endpoint;
     char *region;
+    int64_t gzip_level;
 };
 
 struct logs_journal_conf {

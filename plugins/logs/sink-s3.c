@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -39,6 +40,7 @@ struct job {
     char *out;    /* read jobs: the bytes read */
     size_t out_len;
     char md5[32]; /* base64 of the MD5 of out */
+    int level;    /* gzip level for write jobs */
     int err;
 };
 
@@ -274,7 +276,7 @@ static void write_work(void *ud)
         return;
     }
     z_stream z = {0};
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&z, j->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         free(out);
         j->err = -ENOMEM;
         return;
@@ -402,6 +404,7 @@ static void write_chunk(struct s3 *s)
     j->path = path;
     j->in = buf;
     j->in_len = raw;
+    j->level = s->c->gzip_level;
     if (agentd_work_queue(p->ctx, write_work, write_done, j) < 0) {
         job_free(j);
         return;
@@ -453,6 +456,8 @@ static void read_work(void *ud)
     unsigned mdlen = 0;
     if (EVP_Digest(j->out, got, md, &mdlen, EVP_md5(), NULL) == 1)
         EVP_EncodeBlock((unsigned char *)j->md5, md, (int)mdlen);
+    /* OpenSSL keeps per-thread state; pool threads never exit cleanly. */
+    OPENSSL_thread_stop();
 }
 
 static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, const char *what);
