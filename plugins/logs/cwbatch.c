@@ -1,6 +1,7 @@
 /* PutLogEvents batch selection and encoding. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,18 +82,48 @@ void cwb_sort(struct ev **evs, size_t n)
 
 static const char hex[] = "0123456789abcdef";
 
+/* Whether any of the eight bytes in w needs escaping in JSON: a control
+ * character (< 0x20), '"' or '\\'. Bytes >= 0x80 (UTF-8) never do. */
+static inline bool word_special(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t lt = (w - ones * 0x20) & ~w & high;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t eq = ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+    return (lt | eq) != 0;
+}
+
+/* Length of the run of bytes from s that need no escaping. */
+static size_t plain_run(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (word_special(w))
+            break;
+        i += 8;
+    }
+    while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 size_t json_escaped_len(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t len = 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = s[i];
+    size_t len = 2, i = 0;
+    while (i < n) {
+        size_t k = plain_run(s + i, n - i);
+        len += k;
+        i += k;
+        if (i >= n)
+            break;
+        unsigned c = s[i++];
         if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
             len += 2;
-        else if (c < 0x20)
-            len += 6;
         else
-            len += 1;
+            len += 6;
     }
     return len;
 }
@@ -102,14 +133,15 @@ size_t json_escape(const char *str, size_t n, char *out)
     const unsigned char *s = (const unsigned char *)str;
     char *o = out;
     *o++ = '"';
-    size_t run = 0; /* start of the current run of bytes copied as they are */
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        memcpy(o, s + run, i - run);
-        o += i - run;
-        run = i + 1;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = plain_run(s + i, n - i);
+        memcpy(o, s + i, k);
+        o += k;
+        i += k;
+        if (i >= n)
+            break;
+        unsigned c = s[i++];
         *o++ = '\\';
         switch (c) {
         case '"':
@@ -141,27 +173,57 @@ size_t json_escape(const char *str, size_t n, char *out)
             *o++ = hex[c & 15];
         }
     }
-    memcpy(o, s + run, n - run);
-    o += n - run;
     *o++ = '"';
     return (size_t)(o - out);
 }
 
-int cwb_encode(const char *group, const char *stream, struct ev *const *evs, size_t n, char **ret,
-               size_t *ret_len)
+/* Writes v in decimal; returns the digits written. */
+static size_t put_i64(char *o, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (v < 0)
+        o[k++] = '-';
+    while (n)
+        o[k++] = tmp[--n];
+    return k;
+}
+
+int cwb_encode(const char *group, const char *stream, struct ev *const *evs, size_t n, char **buf,
+               size_t *cap, size_t *ret_len)
 {
     static const char p1[] = "{\"logGroupName\":", p2[] = ",\"logStreamName\":",
                       p3[] = ",\"logEvents\":[",
                       e1[] = "{\"timestamp\":", e2[] = ",\"message\":", tail[] = "]}";
     size_t gl = strlen(group), sl = strlen(stream);
-    size_t cap = sizeof(p1) + sizeof(p2) + sizeof(p3) + sizeof(tail) + json_escaped_len(group, gl) +
-                 json_escaped_len(stream, sl);
-    for (size_t i = 0; i < n; i++)
-        cap += sizeof(e1) + sizeof(e2) + 24 + 2 + json_escaped_len(evs[i]->msg, evs[i]->len);
-    char *buf = malloc(cap);
-    if (!buf)
+    size_t need = sizeof(p1) + sizeof(p2) + sizeof(p3) + sizeof(tail) +
+                  json_escaped_len(group, gl) + json_escaped_len(stream, sl);
+    /* The escaped length of each message, kept so that the plain ones (the
+     * usual case) are copied without a second scan. */
+    uint32_t *elen = malloc((n ? n : 1) * sizeof(*elen));
+    if (!elen)
         return -ENOMEM;
-    char *o = buf;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = json_escaped_len(evs[i]->msg, evs[i]->len);
+        elen[i] = (uint32_t)k;
+        need += sizeof(e1) + sizeof(e2) + 24 + 2 + k;
+    }
+    if (need > *cap) {
+        char *nb = realloc(*buf, need);
+        if (!nb) {
+            free(elen);
+            return -ENOMEM;
+        }
+        *buf = nb;
+        *cap = need;
+    }
+    char *o = *buf;
 #define PUT(lit)                                                                                   \
     do {                                                                                           \
         memcpy(o, lit, sizeof(lit) - 1);                                                           \
@@ -176,15 +238,22 @@ int cwb_encode(const char *group, const char *stream, struct ev *const *evs, siz
         if (i)
             *o++ = ',';
         PUT(e1);
-        o += snprintf(o, 24, "%" PRId64, evs[i]->ts);
+        o += put_i64(o, evs[i]->ts);
         PUT(e2);
-        o += json_escape(evs[i]->msg, evs[i]->len, o);
+        if (elen[i] == evs[i]->len + 2) {
+            *o++ = '"';
+            memcpy(o, evs[i]->msg, evs[i]->len);
+            o += evs[i]->len;
+            *o++ = '"';
+        } else {
+            o += json_escape(evs[i]->msg, evs[i]->len, o);
+        }
         *o++ = '}';
     }
     PUT(tail);
 #undef PUT
-    *ret = buf;
-    *ret_len = (size_t)(o - buf);
+    free(elen);
+    *ret_len = (size_t)(o - *buf);
     return 0;
 }
 

@@ -196,7 +196,7 @@ static const struct agentd_option pipeline_options[] = {
      .description = "where files present at the very first start are read from"},
     {"max_line", AGENTD_OPT_SIZE, O(logs_conf, max_line), "256KiB", 0, 1024, 320 * 1024,
      .description = "longer lines are split into marked pieces"},
-    {"max_memory", AGENTD_OPT_SIZE, O(logs_conf, max_memory), "4MiB", 0, 65536, 1LL << 32,
+    {"max_memory", AGENTD_OPT_SIZE, O(logs_conf, max_memory), "2MiB", 0, 65536, 1LL << 32,
      .description = "events held in memory; reading pauses when full"},
     {"max_open_files", AGENTD_OPT_INT, O(logs_conf, max_open_files), "256", 0, 1, 65536,
      .description = "files open at once; more wait"},

@@ -32,6 +32,8 @@ struct cw {
     bool stopped, timer_closed;
     struct cw_limits lim;
     struct ev **vec;
+    char *body; /* the request body, reused from batch to batch */
+    size_t body_cap;
     char last_error[256];
     uint64_t last_ok_ms;
 };
@@ -264,13 +266,10 @@ static void send_put(struct cw *cw)
     for (size_t i = 0; i < n; i++, e = e->next)
         cw->vec[i] = e;
     cwb_sort(cw->vec, n);
-    char *body;
     size_t len;
-    int r = cwb_encode(cw->group, cw->stream, cw->vec, n, &body, &len);
-    if (r == 0) {
-        r = request(cw, OP_PUT, "Logs_20140328.PutLogEvents", body, len, on_put_done);
-        free(body);
-    }
+    int r = cwb_encode(cw->group, cw->stream, cw->vec, n, &cw->body, &cw->body_cap, &len);
+    if (r == 0)
+        r = request(cw, OP_PUT, "Logs_20140328.PutLogEvents", cw->body, len, on_put_done);
     if (r < 0) {
         fail(cw, &(struct agentd_aws_response){.error_message = strerror(-r)}, "PutLogEvents");
         return;
@@ -412,6 +411,7 @@ static void cw_free(void *sink)
     free(cw->group);
     free(cw->stream);
     free(cw->vec);
+    free(cw->body);
     free(cw);
 }
 

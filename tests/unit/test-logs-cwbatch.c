@@ -120,9 +120,9 @@ static void test_encode(void **state)
     memcpy(a->msg, "q\"b\\n\n\t\x01\xc3\xa9", 10);
     a->len = 10;
     e[0] = a;
-    char *body;
-    size_t len;
-    assert_int_equal(cwb_encode("grp", "st/1", e, 2, &body, &len), 0);
+    char *body = NULL;
+    size_t cap = 0, len;
+    assert_int_equal(cwb_encode("grp", "st/1", e, 2, &body, &cap, &len), 0);
     json_error_t err;
     json_t *j = json_loadb(body, len, 0, &err);
     assert_non_null(j);
@@ -139,6 +139,32 @@ static void test_encode(void **state)
     free(body);
     free(e[0]);
     free(e[1]);
+}
+
+/* The word-at-a-time escaper against jansson's parser on random strings
+ * with every special byte at every alignment. */
+static void test_escape_random(void **state)
+{
+    static const char specials[] = {'"', '\\', '\n', '\t', '\r', '\b', '\f', 1, 0x1f, 0};
+    unsigned seed = 7;
+    for (int round = 0; round < 2000; round++) {
+        char in[64];
+        size_t n = (size_t)(rand_r(&seed) % 40);
+        for (size_t i = 0; i < n; i++) {
+            int r = rand_r(&seed) % 10;
+            in[i] = r < 2 ? specials[rand_r(&seed) % sizeof(specials)]
+                          : (char)(0x20 + rand_r(&seed) % 0x5f);
+        }
+        char out[64 * 6 + 2];
+        size_t k = json_escape(in, n, out);
+        assert_int_equal(k, json_escaped_len(in, n));
+        json_error_t err;
+        json_t *j = json_loadb(out, k, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        assert_non_null(j);
+        assert_int_equal(json_string_length(j), n);
+        assert_memory_equal(json_string_value(j), in, n);
+        json_decref(j);
+    }
 }
 
 static void test_rejected(void **state)
@@ -159,9 +185,10 @@ static void test_rejected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_count_limit), cmocka_unit_test(test_byte_limit),
-        cmocka_unit_test(test_span_limit),  cmocka_unit_test(test_sort_stable),
-        cmocka_unit_test(test_encode),      cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_count_limit),   cmocka_unit_test(test_byte_limit),
+        cmocka_unit_test(test_span_limit),    cmocka_unit_test(test_sort_stable),
+        cmocka_unit_test(test_encode),        cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_escape_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
