@@ -39,6 +39,8 @@ static void on_line(void *ud, const char *line, size_t len, uint64_t end, unsign
     mline_feed(s->m, line, len, end, flags, 0, check_event, s);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
