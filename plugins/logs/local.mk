@@ -26,6 +26,8 @@ tests_fuzz_fuzz_logs_lines_SOURCES = tests/fuzz/fuzz-logs-lines.c plugins/logs/l
 tests_fuzz_fuzz_logs_lines_CFLAGS = $(FUZZ_CF)
 tests_fuzz_fuzz_logs_lines_LDFLAGS = $(FUZZ_LF)
 
-EXTRA_DIST += plugins/logs/README.md tests/integration/test_logs.py tests/emulators/cwlogs.py \
+EXTRA_DIST += plugins/logs/README.md tests/integration/test_logs.py \
+	tests/integration/test_logs_s3.py tests/integration/test_logs_journal.py \
+	tests/emulators/cwlogs.py tests/emulators/s3rver.js \
 	tests/fuzz/corpus/fuzz-logs-lines tests/deps/logs.txt tests/setup/logs.sh \
 	tests/demo/40-logs.sh tests/bench/logs
