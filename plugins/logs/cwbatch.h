@@ -38,8 +38,8 @@ void cwb_sort(struct ev **evs, size_t n);
 /* The PutLogEvents JSON body for evs (already sorted), written into *buf
  * (capacity *cap, grown with realloc when needed: the caller keeps it for the
  * next batch and frees it). Returns 0 and the length, or -ENOMEM. */
-int cwb_encode(const char *group, const char *stream, struct ev *const *evs, size_t n,
-               char **buf, size_t *cap, size_t *ret_len);
+int cwb_encode(const char *group, const char *stream, struct ev *const *evs, size_t n, char **buf,
+               size_t *cap, size_t *ret_len);
 
 /* Appends s as a JSON string (with quotes) to out, which has room for
  * json_escaped_len(s, n) bytes; returns the bytes written. */

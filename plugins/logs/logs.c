@@ -313,7 +313,14 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         if (r < 0)
             return r;
     }
-    agentd_plugin_report(ctx, false, "%zu pipeline%s", lg->n, lg->n == 1 ? "" : "s");
+    size_t broken = 0;
+    for (size_t i = 0; i < lg->n; i++)
+        broken += lg->pipes[i].journal_error[0] != 0;
+    if (broken)
+        agentd_plugin_report(ctx, true, "%zu pipeline%s, %zu without its journal", lg->n,
+                             lg->n == 1 ? "" : "s", broken);
+    else
+        agentd_plugin_report(ctx, false, "%zu pipeline%s", lg->n, lg->n == 1 ? "" : "s");
     return 0;
 }
 

@@ -107,6 +107,7 @@ struct pipeline {
 
     struct tail *tail;
     struct journal *journal;
+    char journal_error[160];
     const struct sink_ops *sink_ops;
     void *sink;
 

@@ -297,8 +297,13 @@ int pipeline_start(struct pipeline *p, struct agentd_err *err)
         const char *cur = ck ? json_string_value(json_object_get(ck, "journal_cursor")) : NULL;
         r = journal_create(p, cur, &p->journal);
         if (r < 0) {
-            json_decref(ck);
-            return agentd_err_set(err, "pipeline '%s': journal: %s", c->name, strerror(-r));
+            /* No journal here (a container, no permission): the files of
+             * the pipeline still ship; the status says why the journal does not. */
+            agentd_error(p->ctx, "pipeline '%s': cannot open the journal: %s", c->name,
+                         strerror(-r));
+            snprintf(p->journal_error, sizeof(p->journal_error), "cannot open the journal: %s",
+                     strerror(-r));
+            p->journal = NULL;
         }
     }
     json_decref(ck);
@@ -313,7 +318,7 @@ int pipeline_start(struct pipeline *p, struct agentd_err *err)
     if (p->tail && (r = tail_start(p->tail)) < 0)
         return agentd_err_set(err, "pipeline '%s': files: %s", c->name, strerror(-r));
     if (p->journal && (r = journal_start(p->journal)) < 0)
-        return agentd_err_set(err, "pipeline '%s': journal: %s", c->name, strerror(-r));
+        agentd_error(p->ctx, "pipeline '%s': cannot follow the journal: %s", c->name, strerror(-r));
     maybe_checkpoint(p, true);
     return 0;
 }
@@ -390,6 +395,8 @@ void pipeline_status(struct pipeline *p, json_t *out)
         json_object_set_new(out, "files", tail_status(p->tail));
     if (p->journal)
         json_object_set_new(out, "journal", journal_status(p->journal));
+    else if (p->journal_error[0])
+        json_object_set_new(out, "journal", json_pack("{s:s}", "error", p->journal_error));
     json_t *s = json_object();
     json_object_set_new(s, "type", json_string(p->sink_ops->type));
     if (p->sink)

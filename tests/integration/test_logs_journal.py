@@ -72,3 +72,24 @@ logs:
     assert msgs[0] == "app[42]: J00000 first"
     assert [int(m.split("J")[1][:5]) for m in msgs] == list(range(80))
     assert d.stop() == 0
+
+
+def test_journal_unavailable_keeps_files(agentd_factory, cwl, tmp_path):
+    """Without a journal (here: a directory that is not one) the pipeline's
+    files still ship and the status says what is wrong."""
+    log = tmp_path / "app.log"
+    log.write_text("L00000000 a file line\n")
+    body = """
+logs:
+  - name: jf
+    files: [%s]
+    journal: {directory: %s}
+    cloudwatch: {group: journal-logs, flush_interval: 100ms}
+""" % (log, tmp_path / "no-such-dir")
+    env = dict(ENV, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwl.url)
+    d = agentd_factory(body, core=CORE, env=env)
+    d.start()
+    wait_for(lambda: cwl.stored() >= 1, timeout=20, what="the file's line")
+    st = d.ctl("logs", "status")["pipelines"][0]
+    assert "journal" in st["journal"]["error"]
+    assert d.stop() == 0
