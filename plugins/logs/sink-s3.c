@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +40,9 @@ struct job {
     uint64_t off; /* read jobs: where to read */
     char *out;    /* read jobs: the bytes read */
     size_t out_len;
-    char md5[32]; /* base64 of the MD5 of out */
-    int level;    /* gzip level for write jobs */
+    size_t in_cap, out_cap; /* mapped sizes of in and out */
+    char md5[32];           /* base64 of the MD5 of out */
+    int level;              /* gzip level for write jobs */
     int err;
 };
 
@@ -74,6 +76,21 @@ struct s3 {
 };
 
 static void kick(void *sink);
+
+/* Chunk and part buffers (1 to 5 MiB) are mapped, not malloc'd: they are
+ * used on pool threads, whose malloc arenas would keep them resident after
+ * free, and the peak RSS is part of the budget. */
+static void *big_alloc(size_t n)
+{
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void big_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n ? n : 1);
+}
 static void upload_next(struct s3 *s);
 
 static uint64_t now_ms(struct s3 *s)
@@ -270,14 +287,14 @@ static void write_work(void *ud)
 {
     struct job *j = ud;
     uLong cap = compressBound((uLong)j->in_len) + 64;
-    unsigned char *out = malloc(cap);
+    unsigned char *out = big_alloc(cap);
     if (!out) {
         j->err = -ENOMEM;
         return;
     }
     z_stream z = {0};
     if (deflateInit2(&z, j->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(out);
+        big_free(out, cap);
         j->err = -ENOMEM;
         return;
     }
@@ -289,14 +306,14 @@ static void write_work(void *ud)
     size_t n = cap - z.avail_out;
     deflateEnd(&z);
     if (zr != Z_STREAM_END) {
-        free(out);
+        big_free(out, cap);
         j->err = -EIO;
         return;
     }
     int fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         j->err = -errno;
-        free(out);
+        big_free(out, cap);
         return;
     }
     size_t done = 0;
@@ -311,15 +328,15 @@ static void write_work(void *ud)
     if (j->err == 0 && fdatasync(fd) < 0)
         j->err = -errno;
     close(fd);
-    free(out);
+    big_free(out, cap);
     j->out_len = n;
 }
 
 static void job_free(struct job *j)
 {
     free(j->path);
-    free(j->in);
-    free(j->out);
+    big_free(j->in, j->in_cap);
+    big_free(j->out, j->out_cap);
     free(j);
 }
 
@@ -385,11 +402,11 @@ static void write_chunk(struct s3 *s)
         n++;
     }
     struct job *j = calloc(1, sizeof(*j));
-    char *buf = malloc(raw ? raw : 1);
+    char *buf = big_alloc(raw);
     char *path = strdup(s->cur.file);
     if (!j || !buf || !path) {
         free(j);
-        free(buf);
+        big_free(buf, raw);
         free(path);
         return;
     }
@@ -404,6 +421,7 @@ static void write_chunk(struct s3 *s)
     j->path = path;
     j->in = buf;
     j->in_len = raw;
+    j->in_cap = raw;
     j->level = s->c->gzip_level;
     if (agentd_work_queue(p->ctx, write_work, write_done, j) < 0) {
         job_free(j);
@@ -435,7 +453,8 @@ static void read_work(void *ud)
         j->err = -errno;
         return;
     }
-    j->out = malloc(j->in_len ? j->in_len : 1);
+    j->out = big_alloc(j->in_len);
+    j->out_cap = j->in_len;
     if (!j->out) {
         j->err = -ENOMEM;
         close(fd);
