@@ -292,7 +292,9 @@ def test_endpoint_down_then_throttled(agentd_factory, cwl, tmp_path):
     assert st["files"][0]["read_offset"] < os.path.getsize(log)
     assert cwl.stored() == 0
     assert st["counters"]["retries"] > 0
-    cwl.faults(down=False, throttle_rate=0.3, seed=7)
+    # Then 30% throttled, and a few 500s and connection resets on top; none
+    # of them stores anything, so nothing may arrive twice.
+    cwl.faults(down=False, throttle_rate=0.3, error_rate=0.05, reset_rate=0.05, seed=7)
     check_exact(cwl, total, timeout=120)
     s = cwl.stats()
     assert s["throttled"] > 0
@@ -326,6 +328,9 @@ def test_old_timestamps_dropped(agentd_factory, cwl, tmp_path):
     new = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 60))
     lines = ["%s L%08d old\n" % (old, n) for n in range(100)]
     lines += ["%s L%08d fresh\n" % (new, n) for n in range(100, 150)]
+    # Three hours ahead: sent, and rejected by the service one by one.
+    future = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 3 * 3600))
+    lines += ["%s L%08d future\n" % (future, n) for n in range(150, 155)]
     log.write_text("".join(lines))
     extra = '    timestamp_format: "%Y-%m-%d %H:%M:%S"\n'
     d = start(agentd_factory, cwl, pipeline_yaml("old", [log], extra=extra))
@@ -337,7 +342,9 @@ def test_old_timestamps_dropped(agentd_factory, cwl, tmp_path):
     st = wait_for(lambda: (lambda p: p if p["counters"]["events_shipped"] == 50 else None)(
         d.ctl("logs", "status")["pipelines"][0]), timeout=10, what="50 acknowledged")
     assert st["counters"]["dropped"]["too_old"] == 100
-    assert cwl.stats()["rejected"] == 0
+    st = wait_for(lambda: (lambda p: p if p["counters"]["rejected"] == 5 else None)(
+        d.ctl("logs", "status")["pipelines"][0]), timeout=10, what="5 rejected as too new")
+    assert cwl.stats()["rejected"] == 5
     assert d.stop() == 0
 
 
@@ -416,4 +423,19 @@ def test_idle_files_closed_and_reopened(agentd_factory, cwl, tmp_path):
     with open(logs[1], "a") as f:
         f.write("".join(line(n) for n in range(300, 350)))
     check_exact(cwl, 350, timeout=30)
+    assert d.stop() == 0
+
+
+def test_start_at_end(agentd_factory, cwl, tmp_path):
+    old = tmp_path / "old.log"
+    old.write_text("".join("old line %d\n" % n for n in range(100)))
+    d = start(agentd_factory, cwl, pipeline_yaml("end", [tmp_path / "*.log"],
+                                                  extra="    start_at: end\n"))
+    wait_for(lambda: d.ctl("logs", "status")["pipelines"][0]["files"], timeout=10,
+             what="the file found")
+    with open(old, "a") as f:
+        f.write("".join(line(n) for n in range(50)))
+    # A file that appears after the start is read from its beginning.
+    (tmp_path / "new.log").write_text("".join(line(n) for n in range(50, 80)))
+    check_exact(cwl, 80)
     assert d.stop() == 0
