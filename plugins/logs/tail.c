@@ -489,12 +489,21 @@ static void truncated(struct tail *t, struct tail_file *f)
         else
             close(fd);
     }
+    /* The new content is a new source from offset 0: the old one keeps its
+     * queued events (their acknowledgements move only its own offset, in
+     * the old content's coordinates) and is forgotten once they are done.
+     * A checkpoint therefore never pairs the new fingerprint with an old
+     * offset. */
     mline_flush(&f->ml, on_record, f);
-    lines_reset(&f->lines, 0);
-    f->read_off = 0;
-    if (fingerprint(f->fd, &f->fp, &f->fp_len) < 0)
-        f->fp_len = 0;
-    f->eof = false;
+    struct stat nst;
+    int nfd = fstat(f->fd, &nst) == 0 ? dup(f->fd) : -1;
+    bool orphan = f->orphan;
+    file_close(f);
+    f->orphan = true;
+    if (nfd >= 0) {
+        if (fcntl(nfd, F_SETFD, FD_CLOEXEC) < 0 || !file_new(t, f->path, nfd, &nst, 0, orphan))
+            close(nfd);
+    }
 }
 
 static void finish_orphan(struct tail *t, struct tail_file *f)
