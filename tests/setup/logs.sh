@@ -12,6 +12,14 @@ if [ -x "$DIR/node_modules/.bin/s3rver" ] &&
     echo "s3rver $VERSION present"
     exit 0
 fi
+if ! command -v npm >/dev/null; then
+    # The S3 tests skip, saying so; everything else still runs.
+    echo "npm not found: s3rver not installed, the logs S3 tests will be skipped" >&2
+    exit 0
+fi
 mkdir -p "$DIR"
-npm install --silent --no-audit --no-fund --prefix "$DIR" "@20minutes/s3rver@$VERSION"
+if ! npm install --silent --no-audit --no-fund --prefix "$DIR" "@20minutes/s3rver@$VERSION"; then
+    echo "npm install of @20minutes/s3rver@$VERSION failed: the logs S3 tests will be skipped" >&2
+    exit 0
+fi
 echo "s3rver $VERSION installed in $DIR"
