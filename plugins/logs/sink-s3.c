@@ -21,86 +21,33 @@
 #include <zlib.h>
 
 #include "logs.h"
-
-#define CHUNK_RAW      (1024 * 1024)
-#define PART_SIZE      (5 * 1024 * 1024)
-#define FLUSH_MS       1000
-#define TICK_MS        1000
-#define BACKOFF_MAX_MS 30000
-
-struct obj {
-    char *file, *key;
-};
-
-struct job {
-    struct s3 *s3;
-    char *path;
-    char *in;
-    size_t in_len;
-    uint64_t off; /* read jobs: where to read */
-    char *out;    /* read jobs: the bytes read */
-    size_t out_len;
-    size_t in_cap, out_cap; /* mapped sizes of in and out */
-    char md5[32];           /* base64 of the MD5 of out */
-    int level;              /* gzip level for write jobs */
-    int err;
-};
-
-struct s3 {
-    struct pipeline *p;
-    const struct logs_s3_conf *c;
-    char *bucket;
-    uint64_t seq;
-    /* the object being built */
-    bool open;
-    struct obj cur;
-    uint64_t cur_len, cur_opened;
-    /* a chunk being written */
-    bool writing;
-    size_t w_n;
-    /* closed objects, oldest first */
-    struct obj *pend;
-    size_t n_pend;
-    /* the upload of pend[0] */
-    bool uploading, reading;
-    struct agentd_aws_call *call;
-    char *upload_id;
-    char **etags;
-    size_t nparts;
-    uint64_t up_off, up_size;
-    uint64_t retry_at, backoff;
-    uv_timer_t timer;
-    bool stopped, timer_closed;
-    uint64_t objects, upload_errors;
-    char last_error[256];
-};
+#include "s3-int.h"
 
 static void kick(void *sink);
 
 /* Chunk and part buffers (1 to 5 MiB) are mapped, not malloc'd: they are
  * used on pool threads, whose malloc arenas would keep them resident after
  * free, and the peak RSS is part of the budget. */
-static void *big_alloc(size_t n)
+void *s3_big_alloc(size_t n)
 {
     void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static void big_free(void *p, size_t n)
+void s3_big_free(void *p, size_t n)
 {
     if (p)
         munmap(p, n ? n : 1);
 }
-static void upload_next(struct s3 *s);
 
-static uint64_t now_ms(struct s3 *s)
+uint64_t s3_now_ms(struct s3 *s)
 {
     return uv_now(agentd_loop(s->p->ctx));
 }
 
 /* ---- state record ---- */
 
-static int save_state(struct s3 *s)
+int s3_save_state(struct s3 *s)
 {
     json_t *pend = json_array();
     for (size_t i = 0; i < s->n_pend; i++)
@@ -163,7 +110,7 @@ out:
     return good;
 }
 
-static void obj_free(struct obj *o)
+void s3_obj_free(struct obj *o)
 {
     free(o->file);
     free(o->key);
@@ -213,7 +160,7 @@ static int load_state(struct s3 *s)
             s->cur.file = strdup(file);
             s->cur.key = strdup(key);
             s->cur_len = good;
-            s->cur_opened = now_ms(s);
+            s->cur_opened = s3_now_ms(s);
         }
     }
     json_decref(j);
@@ -254,9 +201,9 @@ static int open_object(struct s3 *s)
     s->cur.file = file;
     s->cur.key = key;
     s->cur_len = 0;
-    s->cur_opened = now_ms(s);
+    s->cur_opened = s3_now_ms(s);
     s->open = true;
-    save_state(s);
+    s3_save_state(s);
     return 0;
 }
 
@@ -267,8 +214,8 @@ static void close_object(struct s3 *s)
     s->open = false;
     if (s->cur_len == 0) {
         unlink(s->cur.file);
-        obj_free(&s->cur);
-        save_state(s);
+        s3_obj_free(&s->cur);
+        s3_save_state(s);
         return;
     }
     struct obj *np = realloc(s->pend, (s->n_pend + 1) * sizeof(*np));
@@ -279,22 +226,22 @@ static void close_object(struct s3 *s)
     s->pend = np;
     s->pend[s->n_pend++] = s->cur;
     s->cur.file = s->cur.key = NULL;
-    save_state(s);
-    upload_next(s);
+    s3_save_state(s);
+    s3_upload_next(s);
 }
 
 static void write_work(void *ud)
 {
     struct job *j = ud;
     uLong cap = compressBound((uLong)j->in_len) + 64;
-    unsigned char *out = big_alloc(cap);
+    unsigned char *out = s3_big_alloc(cap);
     if (!out) {
         j->err = -ENOMEM;
         return;
     }
     z_stream z = {0};
     if (deflateInit2(&z, j->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        big_free(out, cap);
+        s3_big_free(out, cap);
         j->err = -ENOMEM;
         return;
     }
@@ -306,14 +253,14 @@ static void write_work(void *ud)
     size_t n = cap - z.avail_out;
     deflateEnd(&z);
     if (zr != Z_STREAM_END) {
-        big_free(out, cap);
+        s3_big_free(out, cap);
         j->err = -EIO;
         return;
     }
     int fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         j->err = -errno;
-        big_free(out, cap);
+        s3_big_free(out, cap);
         return;
     }
     size_t done = 0;
@@ -328,19 +275,19 @@ static void write_work(void *ud)
     if (j->err == 0 && fdatasync(fd) < 0)
         j->err = -errno;
     close(fd);
-    big_free(out, cap);
+    s3_big_free(out, cap);
     j->out_len = n;
 }
 
-static void job_free(struct job *j)
+void s3_job_free(struct job *j)
 {
     free(j->path);
-    big_free(j->in, j->in_cap);
-    big_free(j->out, j->out_cap);
+    s3_big_free(j->in, j->in_cap);
+    s3_big_free(j->out, j->out_cap);
     free(j);
 }
 
-static void backoff(struct s3 *s, const char *what, const char *msg)
+void s3_backoff(struct s3 *s, const char *what, const char *msg)
 {
     snprintf(s->last_error, sizeof(s->last_error), "%s: %s", what, msg);
     agentd_warning(s->p->ctx, "pipeline '%s': %s (retrying)", s->p->conf->name, s->last_error);
@@ -349,7 +296,7 @@ static void backoff(struct s3 *s, const char *what, const char *msg)
     s->backoff = s->backoff ? s->backoff * 2 : 500;
     if (s->backoff > BACKOFF_MAX_MS)
         s->backoff = BACKOFF_MAX_MS;
-    s->retry_at = now_ms(s) + s->backoff;
+    s->retry_at = s3_now_ms(s) + s->backoff;
 }
 
 static void write_done(void *ud, int status)
@@ -360,19 +307,19 @@ static void write_done(void *ud, int status)
     logs_unbusy(s->p->lg);
     if (status < 0 || j->err < 0) {
         if (!s->stopped)
-            backoff(s, "writing the object", strerror(j->err ? -j->err : ECANCELED));
+            s3_backoff(s, "writing the object", strerror(j->err ? -j->err : ECANCELED));
         /* A partial member may be on disk: cut the file back to what is
          * known good, so the next chunk follows a whole member. */
         if (truncate(j->path, (off_t)s->cur_len) < 0 && errno != ENOENT)
             agentd_warning(s->p->ctx, "pipeline '%s': cannot cut '%s' back: %s", s->p->conf->name,
                            j->path, strerror(errno));
-        job_free(j);
+        s3_job_free(j);
         return;
     }
     s->cur_len += j->out_len;
     size_t n = s->w_n;
     s->w_n = 0;
-    job_free(j);
+    s3_job_free(j);
     struct pipeline *p = s->p;
     p->c.shipped += n;
     p->c.batches++;
@@ -392,7 +339,7 @@ static void write_chunk(struct s3 *s)
     if (!s->open) {
         int r = open_object(s);
         if (r < 0) {
-            s->retry_at = now_ms(s) + 1000;
+            s->retry_at = s3_now_ms(s) + 1000;
             return;
         }
     }
@@ -402,11 +349,11 @@ static void write_chunk(struct s3 *s)
         n++;
     }
     struct job *j = calloc(1, sizeof(*j));
-    char *buf = big_alloc(raw);
+    char *buf = s3_big_alloc(raw);
     char *path = strdup(s->cur.file);
     if (!j || !buf || !path) {
         free(j);
-        big_free(buf, raw);
+        s3_big_free(buf, raw);
         free(path);
         return;
     }
@@ -424,7 +371,7 @@ static void write_chunk(struct s3 *s)
     j->in_cap = raw;
     j->level = s->c->gzip_level;
     if (agentd_work_queue(p->ctx, write_work, write_done, j) < 0) {
-        job_free(j);
+        s3_job_free(j);
         return;
     }
     s->writing = true;
@@ -436,329 +383,11 @@ static void kick(void *sink)
 {
     struct s3 *s = sink;
     struct pipeline *p = s->p;
-    if (s->stopped || s->writing || p->q_n == 0 || !s->bucket || now_ms(s) < s->retry_at)
+    if (s->stopped || s->writing || p->q_n == 0 || !s->bucket || s3_now_ms(s) < s->retry_at)
         return;
-    bool due = now_ms(s) >= p->queued_since + FLUSH_MS;
+    bool due = s3_now_ms(s) >= p->queued_since + FLUSH_MS;
     if (p->stopping || due || pipeline_full(p) || p->q_bytes >= CHUNK_RAW)
         write_chunk(s);
-}
-
-/* ---- uploads ---- */
-
-static void read_work(void *ud)
-{
-    struct job *j = ud;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        j->err = -errno;
-        return;
-    }
-    j->out = big_alloc(j->in_len);
-    j->out_cap = j->in_len;
-    if (!j->out) {
-        j->err = -ENOMEM;
-        close(fd);
-        return;
-    }
-    size_t got = 0;
-    while (got < j->in_len) {
-        ssize_t r = pread(fd, j->out + got, j->in_len - got, (off_t)(j->off + got));
-        if (r <= 0) {
-            j->err = r < 0 ? -errno : -EIO;
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    j->out_len = got;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (EVP_Digest(j->out, got, md, &mdlen, EVP_md5(), NULL) == 1)
-        EVP_EncodeBlock((unsigned char *)j->md5, md, (int)mdlen);
-    /* OpenSSL keeps per-thread state; pool threads never exit cleanly. */
-    OPENSSL_thread_stop();
-}
-
-static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, const char *what);
-static void part_read_done(void *ud, int status);
-
-static int s3_call(struct s3 *s, const char *method, const char *query, const char *const *headers,
-                   const void *body, size_t len, agentd_aws_done_fn done)
-{
-    char *path;
-    if (asprintf(&path, "/%s/%s", s->bucket, s->pend[0].key) < 0)
-        return -ENOMEM;
-    struct agentd_aws_request req = {
-        .service = "s3",
-        .endpoint_id = "S3",
-        .endpoint = s->c->endpoint,
-        .region = s->c->region,
-        .protocol = AGENTD_AWS_REST_XML,
-        .method = method,
-        .path = path,
-        .query = query,
-        .headers = headers,
-        .body = body,
-        .body_len = len,
-        .timeout_ms = 120000,
-    };
-    int r = agentd_aws_request(s->p->ctx, &req, done, s, &s->call);
-    free(path);
-    if (r == 0)
-        logs_busy(s->p->lg);
-    return r;
-}
-
-static bool take_call(struct s3 *s)
-{
-    s->call = NULL;
-    logs_unbusy(s->p->lg);
-    return !s->stopped;
-}
-
-static void upload_succeeded(struct s3 *s)
-{
-    agentd_info(s->p->ctx, "pipeline '%s': uploaded s3://%s/%s", s->p->conf->name, s->bucket,
-                s->pend[0].key);
-    unlink(s->pend[0].file);
-    obj_free(&s->pend[0]);
-    memmove(s->pend, s->pend + 1, (s->n_pend - 1) * sizeof(*s->pend));
-    s->n_pend--;
-    s->objects++;
-    s->backoff = 0;
-    s->uploading = false;
-    free(s->upload_id);
-    s->upload_id = NULL;
-    save_state(s);
-    upload_next(s);
-}
-
-/* Headers of PutObject and CreateMultipartUpload: type, encryption, class. */
-static size_t object_headers(struct s3 *s, const char **h, char *b1, char *b2, size_t bsz)
-{
-    static const char *const sse[] = {NULL, "x-amz-server-side-encryption: AES256",
-                                      "x-amz-server-side-encryption: aws:kms"};
-    size_t n = 0;
-    h[n++] = "Content-Type: application/gzip";
-    if (sse[s->c->sse])
-        h[n++] = sse[s->c->sse];
-    if (s->c->kms_key_id) {
-        snprintf(b1, bsz, "x-amz-server-side-encryption-aws-kms-key-id: %s", s->c->kms_key_id);
-        h[n++] = b1;
-    }
-    if (s->c->storage_class) {
-        snprintf(b2, bsz, "x-amz-storage-class: %s", s->c->storage_class);
-        h[n++] = b2;
-    }
-    return n;
-}
-
-static void on_put_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
-                        void *ud)
-{
-    struct s3 *s = ud;
-    if (!take_call(s))
-        return;
-    if (res->error)
-        upload_failed(s, res, "PutObject");
-    else
-        upload_succeeded(s);
-}
-
-static void on_complete_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
-                             void *ud)
-{
-    struct s3 *s = ud;
-    if (!take_call(s))
-        return;
-    if (res->error)
-        upload_failed(s, res, "CompleteMultipartUpload");
-    else
-        upload_succeeded(s);
-}
-
-static void complete_multipart(struct s3 *s)
-{
-    size_t cap = 128 + s->nparts * 160;
-    char *xml = malloc(cap), *q = NULL;
-    if (!xml)
-        return upload_failed(s, &(struct agentd_aws_response){.error_message = "no memory"},
-                             "CompleteMultipartUpload");
-    size_t o = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
-    for (size_t i = 0; i < s->nparts; i++)
-        o += (size_t)snprintf(xml + o, cap - o,
-                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
-                              s->etags[i]);
-    o += (size_t)snprintf(xml + o, cap - o, "</CompleteMultipartUpload>");
-    static const char *const h[] = {"Content-Type: application/xml", NULL};
-    int r = asprintf(&q, "uploadId=%s", s->upload_id) < 0
-                ? -ENOMEM
-                : s3_call(s, "POST", q, h, xml, o, on_complete_done);
-    free(q);
-    free(xml);
-    if (r < 0)
-        upload_failed(s, &(struct agentd_aws_response){.error_message = strerror(-r)},
-                      "CompleteMultipartUpload");
-}
-
-static void read_part(struct s3 *s)
-{
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->path = strdup(s->pend[0].file))) {
-        free(j);
-        return upload_failed(s, &(struct agentd_aws_response){.error_message = "no memory"},
-                             "reading the object");
-    }
-    j->s3 = s;
-    j->off = s->up_off;
-    j->in_len = s->up_size - s->up_off < PART_SIZE ? s->up_size - s->up_off : PART_SIZE;
-    if (agentd_work_queue(s->p->ctx, read_work, part_read_done, j) < 0) {
-        job_free(j);
-        return upload_failed(s, &(struct agentd_aws_response){.error_message = "work queue"},
-                             "reading the object");
-    }
-    s->reading = true;
-    logs_busy(s->p->lg);
-}
-
-static void on_part_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
-                         void *ud)
-{
-    struct s3 *s = ud;
-    if (!take_call(s))
-        return;
-    if (res->error)
-        return upload_failed(s, res, "UploadPart");
-    const char *etag = NULL;
-    for (const char *const *h = res->headers; h && *h; h++)
-        if (strncmp(*h, "etag:", 5) == 0)
-            etag = *h + 5 + strspn(*h + 5, " ");
-    char **ne = realloc(s->etags, (s->nparts + 1) * sizeof(*ne));
-    if (!etag || !ne)
-        return upload_failed(s, &(struct agentd_aws_response){.error_message = "no ETag"},
-                             "UploadPart");
-    s->etags = ne;
-    s->etags[s->nparts++] = strdup(etag);
-    if (s->up_off >= s->up_size)
-        complete_multipart(s);
-    else
-        read_part(s);
-}
-
-static void part_read_done(void *ud, int status)
-{
-    struct job *j = ud;
-    struct s3 *s = j->s3;
-    s->reading = false;
-    logs_unbusy(s->p->lg);
-    if (s->stopped || status < 0 || j->err < 0) {
-        if (!s->stopped)
-            upload_failed(s, &(struct agentd_aws_response){.error_message = "read failed"},
-                          "reading the object");
-        job_free(j);
-        return;
-    }
-    char md5h[64], b1[300], b2[300], *q = NULL;
-    const char *h[8];
-    size_t n = 0;
-    snprintf(md5h, sizeof(md5h), "Content-MD5: %s", j->md5);
-    int r;
-    s->up_off += j->out_len;
-    if (s->upload_id) {
-        h[n++] = md5h;
-        h[n] = NULL;
-        r = asprintf(&q, "partNumber=%zu&uploadId=%s", s->nparts + 1, s->upload_id) < 0
-                ? -ENOMEM
-                : s3_call(s, "PUT", q, h, j->out, j->out_len, on_part_done);
-    } else {
-        n = object_headers(s, h, b1, b2, sizeof(b1));
-        h[n++] = md5h;
-        h[n] = NULL;
-        r = s3_call(s, "PUT", NULL, h, j->out, j->out_len, on_put_done);
-    }
-    free(q);
-    job_free(j);
-    if (r < 0)
-        upload_failed(s, &(struct agentd_aws_response){.error_message = strerror(-r)}, "upload");
-}
-
-static void on_create_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
-                           void *ud)
-{
-    struct s3 *s = ud;
-    if (!take_call(s))
-        return;
-    const char *a = res->error ? NULL : memmem(res->body, res->body_len, "<UploadId>", 10);
-    const char *b = a ? strstr(a, "</UploadId>") : NULL;
-    if (!b)
-        return upload_failed(s, res, "CreateMultipartUpload");
-    s->upload_id = strndup(a + 10, (size_t)(b - a - 10));
-    read_part(s);
-}
-
-static void on_abort_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
-                          void *ud)
-{
-    struct s3 *s = ud;
-    take_call(s);
-}
-
-static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, const char *what)
-{
-    s->upload_errors++;
-    char msg[200];
-    snprintf(msg, sizeof(msg), "%s%s%s", res->error_code ? res->error_code : "",
-             res->error_code ? ": " : "", res->error_message ? res->error_message : "error");
-    backoff(s, what, msg);
-    for (size_t i = 0; i < s->nparts; i++)
-        free(s->etags[i]);
-    free(s->etags);
-    s->etags = NULL;
-    s->nparts = 0;
-    s->uploading = false;
-    if (s->upload_id && !s->stopped) {
-        /* An unfinished multipart upload costs money until aborted. */
-        char *q = NULL;
-        if (asprintf(&q, "uploadId=%s", s->upload_id) >= 0 &&
-            s3_call(s, "DELETE", q, NULL, NULL, 0, on_abort_done) == 0)
-            s->uploading = true; /* the abort holds the one request slot */
-        free(q);
-    }
-    free(s->upload_id);
-    s->upload_id = NULL;
-}
-
-static void upload_next(struct s3 *s)
-{
-    if (s->stopped || s->uploading || s->call || s->reading || s->n_pend == 0 || !s->bucket ||
-        now_ms(s) < s->retry_at)
-        return;
-    struct stat st;
-    if (stat(s->pend[0].file, &st) < 0) {
-        agentd_error(s->p->ctx, "pipeline '%s': object file '%s' is gone: %s", s->p->conf->name,
-                     s->pend[0].file, strerror(errno));
-        obj_free(&s->pend[0]);
-        memmove(s->pend, s->pend + 1, (s->n_pend - 1) * sizeof(*s->pend));
-        s->n_pend--;
-        save_state(s);
-        return upload_next(s);
-    }
-    s->uploading = true;
-    s->up_off = 0;
-    s->up_size = (uint64_t)st.st_size;
-    s->nparts = 0;
-    if (s->up_size <= PART_SIZE) {
-        read_part(s);
-        return;
-    }
-    char b1[300], b2[300];
-    const char *h[8];
-    size_t n = object_headers(s, h, b1, b2, sizeof(b1));
-    h[n] = NULL;
-    int r = s3_call(s, "POST", "uploads", h, NULL, 0, on_create_done);
-    if (r < 0)
-        upload_failed(s, &(struct agentd_aws_response){.error_message = strerror(-r)},
-                      "CreateMultipartUpload");
 }
 
 /* ---- the sink interface ---- */
@@ -777,9 +406,9 @@ static void on_tick(uv_timer_t *h)
             return;
         }
     }
-    if (s->open && s->c->rotate && !s->writing && now_ms(s) - s->cur_opened >= s->c->rotate->age)
+    if (s->open && s->c->rotate && !s->writing && s3_now_ms(s) - s->cur_opened >= s->c->rotate->age)
         close_object(s);
-    upload_next(s);
+    s3_upload_next(s);
     kick(s);
 }
 
@@ -840,9 +469,9 @@ static void s3_status(void *sink, json_t *out)
 static void s3_free(void *sink)
 {
     struct s3 *s = sink;
-    obj_free(&s->cur);
+    s3_obj_free(&s->cur);
     for (size_t i = 0; i < s->n_pend; i++)
-        obj_free(&s->pend[i]);
+        s3_obj_free(&s->pend[i]);
     free(s->pend);
     for (size_t i = 0; i < s->nparts; i++)
         free(s->etags[i]);
