@@ -68,3 +68,20 @@ tests_plugins_awsprobe_la_LDFLAGS = $(TEST_PLUGIN_LF)
 
 EXTRA_DIST += tests/emulators/capture.py tests/integration/test_aws_sigv4_diff.py \
 	tests/integration/test_aws_core.py tests/deps/aws.txt
+
+# libFuzzer targets for the parsers that read untrusted input.
+FUZZ_TARGETS += tests/fuzz/fuzz-aws-credsfile tests/fuzz/fuzz-aws-json tests/fuzz/fuzz-aws-xml
+tests_fuzz_fuzz_aws_credsfile_SOURCES = tests/fuzz/fuzz-aws-credsfile.c agentd/aws-creds-profile.c
+tests_fuzz_fuzz_aws_credsfile_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_aws_credsfile_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_aws_credsfile_LDADD = $(DEPS_LIBS)
+tests_fuzz_fuzz_aws_json_SOURCES = tests/fuzz/fuzz-aws-json.c agentd/aws-error.c
+tests_fuzz_fuzz_aws_json_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_aws_json_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_aws_json_LDADD = $(DEPS_LIBS)
+tests_fuzz_fuzz_aws_xml_SOURCES = tests/fuzz/fuzz-aws-xml.c agentd/aws-error.c
+tests_fuzz_fuzz_aws_xml_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_aws_xml_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_aws_xml_LDADD = $(DEPS_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/fuzz-aws-credsfile tests/fuzz/corpus/fuzz-aws-json \
+	tests/fuzz/corpus/fuzz-aws-xml
