@@ -144,6 +144,10 @@ def test_retries_on_throttling_and_500_with_backoff(agentd_factory, capture):
     for i, delay in enumerate(delays):
         assert reqs[i + 1]["time"] - reqs[i]["time"] >= delay / 1000.0 - 0.05
     assert "Rate exceeded" in d.log()
+    m = d.ctl("metrics")
+    assert 'agentd_aws_retries_total{service="elasticloadbalancing"} 2' in m, m
+    assert ('agentd_aws_requests_total{service="elasticloadbalancing",outcome="success"} 1'
+            in m), m
     assert d.stop() == 0
 
 
