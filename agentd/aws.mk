@@ -2,7 +2,7 @@
 # The AWS core (SigV4, credentials, endpoints, retries, errors, requests) and
 # the HTTP client are part of the daemon; plugins reach them through plugin.h.
 AWS_CORE_SOURCES = agentd/http-client.c agentd/http-client.h \
-	agentd/aws-sigv4.c agentd/aws-sigv4.h agentd/aws-internal.h \
+	agentd/aws-sigv4.c agentd/aws-sigv4-canon.c agentd/aws-sigv4.h agentd/aws-internal.h \
 	agentd/aws-error.c agentd/aws-retry.c agentd/aws-endpoint.c \
 	agentd/aws-creds.c agentd/aws-creds-env.c agentd/aws-creds-profile.c \
 	agentd/aws-request.c
@@ -15,7 +15,8 @@ AWS_UNIT_LIBS = $(DEPS_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test-aws-sigv4
 TESTS += tests/unit/test-aws-sigv4
-tests_unit_test_aws_sigv4_SOURCES = tests/unit/test-aws-sigv4.c agentd/aws-sigv4.c
+tests_unit_test_aws_sigv4_SOURCES = tests/unit/test-aws-sigv4.c agentd/aws-sigv4.c \
+	agentd/aws-sigv4-canon.c
 tests_unit_test_aws_sigv4_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_test_aws_sigv4_LDADD = $(AWS_UNIT_LIBS)
 
@@ -56,7 +57,8 @@ EXTRA_DIST += tests/data/sigv4
 
 # The differential test's signer (tests/integration/test_aws_sigv4_diff.py).
 check_PROGRAMS += tests/unit/sigv4-sign-tool
-tests_unit_sigv4_sign_tool_SOURCES = tests/unit/sigv4-sign-tool.c agentd/aws-sigv4.c
+tests_unit_sigv4_sign_tool_SOURCES = tests/unit/sigv4-sign-tool.c agentd/aws-sigv4.c \
+	agentd/aws-sigv4-canon.c
 tests_unit_sigv4_sign_tool_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_sigv4_sign_tool_LDADD = $(AWS_UNIT_LIBS)
 
