@@ -36,6 +36,7 @@ struct agentd_aws_call {
     struct agentd_http_call *http;
     struct aws_creds_wait *wait;
     uv_timer_t *timer;
+    bool in_done; /* done() is running: a cancel now is a no-op */
     /* the last failure, for the final answer */
     int last_error;
     char *last_message;
@@ -108,6 +109,7 @@ static void fail(struct agentd_aws_call *c, int error, const char *message)
     res.headers = no_headers;
     res.attempts = c->attempts;
     count(c, error == -ENOKEY ? "credentials" : "transport");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -169,6 +171,7 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
         res.headers = hres->headers;
         res.attempts = c->attempts;
         count(c, "success");
+        c->in_done = true;
         c->done(c->ctx, &res, c->ud);
         call_free(c);
         return;
@@ -213,6 +216,7 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
     res.headers = hres->headers;
     res.attempts = c->attempts;
     count(c, hres->error ? "transport" : "aws_error");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -431,7 +435,7 @@ int agentd_aws_request(struct agentd_plugin_ctx *ctx, const struct agentd_aws_re
 
 void agentd_aws_cancel(struct agentd_aws_call *call)
 {
-    if (!call)
+    if (!call || call->in_done)
         return;
     if (call->http)
         agentd_http_cancel(call->http);
