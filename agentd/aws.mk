@@ -53,7 +53,7 @@ tests_unit_test_aws_creds_SOURCES = tests/unit/test-aws-creds.c agentd/aws-creds
 tests_unit_test_aws_creds_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_test_aws_creds_LDADD = $(AWS_UNIT_LIBS)
 
-EXTRA_DIST += tests/data/sigv4
+EXTRA_DIST += tests/data/sigv4 agentd/aws-README.md
 
 # The differential test's signer (tests/integration/test_aws_sigv4_diff.py).
 check_PROGRAMS += tests/unit/sigv4-sign-tool
