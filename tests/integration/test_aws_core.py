@@ -81,6 +81,10 @@ def test_env_credentials_json_protocol(agentd_factory, capture):
     assert c["source"] == "environment"
     assert c["access_key_id"] == "*" * 16 + akid[-4:]
     assert c["region"] == "us-east-1"
+    aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
+    assert aws["summary"] == "region us-east-1 (environment)"
+    assert aws["details"]["credentials"]["source"] == "environment"
+    assert aws["details"]["region_source"] == "environment"
     secret = env["AWS_SECRET_ACCESS_KEY"]
     for text in (json.dumps(d.ctl("status")), json.dumps(c), d.log()):
         assert secret not in text and akid not in text
