@@ -245,3 +245,67 @@ def test_no_credentials_and_refused_endpoints(agentd_factory, capture):
     c = d.ctl("aws", "creds")
     assert c["source"] is None and "AWS_ACCESS_KEY_ID" in (c["last_error"] or "")
     assert d.stop() == 0
+
+
+def test_ipv6_loopback_endpoint(agentd_factory):
+    cap = Emulator("capture.py", host="::1")
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % cap.base_url, env=env)
+        r = result(d, send(d, service="logs", target="Logs_20140328.X", body="{}"))
+        assert (r["status"], r["attempts"]) == (200, 1), r
+        q = admin(cap, "requests")[0]
+        assert q["sig_ok"], q["error"]
+        assert dict(q["headers"])["Host"] == "[::1]:%d" % cap.port
+        assert d.stop() == 0
+    finally:
+        cap.close()
+
+
+def test_https_is_verified(agentd_factory, tmp_path):
+    """A loopback https endpoint with a self-signed certificate is refused:
+    https is always verified, and nothing is retried or sent."""
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(key))
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    port = lsock.getsockname()[1]
+    got = {"handshakes": 0, "requests": 0}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            got["handshakes"] += 1
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    if tls.recv(65536):
+                        got["requests"] += 1
+            except (ssl.SSLError, OSError):
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: https://127.0.0.1:%d\n" % port, env=env)
+        r = result(d, send(d, service="logs", body="{}"))
+        assert r["error"] == -129, r  # EKEYREJECTED: certificate verification failed
+        assert r["attempts"] == 1
+        assert "certificate" in (r["message"] or "").lower(), r
+        assert got["handshakes"] >= 1 and got["requests"] == 0
+        assert d.stop() == 0
+    finally:
+        lsock.close()
