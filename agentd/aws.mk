@@ -68,7 +68,7 @@ tests_plugins_awsprobe_la_SOURCES = tests/plugins/awsprobe.c
 tests_plugins_awsprobe_la_CFLAGS = $(PLUGIN_CF)
 tests_plugins_awsprobe_la_LDFLAGS = $(TEST_PLUGIN_LF)
 
-EXTRA_DIST += tests/emulators/capture.py tests/integration/test_aws_sigv4_diff.py \
+EXTRA_DIST += tests/emulators/capture.py tests/integration/test_aws_sigv4_diff.py tests/bench/sigv4/run \
 	tests/integration/test_aws_core.py tests/deps/aws.txt
 
 # libFuzzer targets for the parsers that read untrusted input.
