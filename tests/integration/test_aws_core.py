@@ -309,3 +309,21 @@ def test_https_is_verified(agentd_factory, tmp_path):
         assert d.stop() == 0
     finally:
         lsock.close()
+
+
+def test_expired_token_refreshes_and_retries_once(agentd_factory, capture):
+    akid, env = env_creds()
+    d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % capture.base_url, env=env)
+    expired = {"status": 400, "content_type": "application/x-amz-json-1.1",
+               "body": json.dumps({"__type": "ExpiredTokenException",
+                                   "message": "The security token included in the request is "
+                                              "expired"})}
+    # One ExpiredToken: fresh credentials, one more attempt, success.
+    admin(capture, "script", [expired])
+    r = result(d, send(d, service="logs", body="{}", max_attempts=3))
+    assert (r["status"], r["attempts"]) == (200, 2), r
+    # Twice in a row: not retried again (no loop on credentials that stay bad).
+    admin(capture, "script", [expired, expired, expired])
+    r = result(d, send(d, service="logs", body="{}", max_attempts=3))
+    assert (r["code"], r["attempts"]) == ("ExpiredTokenException", 2), r
+    assert d.stop() == 0
