@@ -327,6 +327,25 @@ static void test_merge_conflicts(void **state)
     config_errors_clear(&errs);
 }
 
+/* A main file with errors still gets its conf.d checked: one run, all errors. */
+static void test_errors_in_every_file(void **state)
+{
+    struct config_errors errs = {0};
+    struct config_doc *doc = NULL;
+    char *got;
+
+    assert_int_equal(config_load(CONF_TEST_DATA "/twobad/agentd.yaml", NULL, &doc, &errs), -EINVAL);
+    assert_null(doc);
+    got = errors_text(&errs);
+    assert_string_equal(got, CONF_TEST_DATA "/twobad/agentd.yaml:3:1: YAML syntax error: did not "
+                                            "find expected ',' or ']' (while parsing a flow "
+                                            "sequence at line 2)\n" CONF_TEST_DATA
+                                            "/twobad/conf.d/logs.yaml:3:5: logs[0].name: "
+                                            "duplicate key (first defined at line 2)\n");
+    free(got);
+    config_errors_clear(&errs);
+}
+
 static void test_empty_files(void **state)
 {
     struct config_errors errs = {0};
@@ -465,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_root_not_mapping),
         cmocka_unit_test(test_errors_json),
         cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_errors_in_every_file),
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_relative_paths),
