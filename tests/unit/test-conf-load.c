@@ -108,21 +108,27 @@ static void test_bad_yaml(void **state)
         const char *text, *want;
     } cases[] = {
         {"a: b\n  c: d\n", "t.yaml:2:4: YAML syntax error: mapping values are not allowed in "
-                           "this context\n"},
+                           "this context (check the indentation, and quote values that "
+                           "contain ': ')\n"},
         {"a: [1, 2\nb: 3\n",
          "t.yaml:2:2: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
          "sequence at line 1)\n"},
         {"a: \"unterminated\n",
          "t.yaml:2:1: YAML syntax error: found unexpected end of stream (while scanning a "
          "quoted scalar at line 1)\n"},
-        {"a:\n\t- b\n", "t.yaml:2:1: YAML syntax error: found character that cannot start any "
-                        "token (while scanning for the next token)\n"},
+        {"a:\n\t- b\n", "t.yaml:2:1: YAML syntax error: a tab character (YAML indents with "
+                        "spaces only)\n"},
         {"health:\n  listen: a\n  paths: b\n  listen: c\n",
          "t.yaml:4:3: health.listen: duplicate key (first defined at line 2)\n"},
         {"a: 1\na: 2\na: 3\n", "t.yaml:2:1: a: duplicate key (first defined at line 1)\n"
                                "t.yaml:3:1: a: duplicate key (first defined at line 1)\n"},
         {"x:\n  - {k: 1, k: 2}\n", "t.yaml:2:12: x[0].k: duplicate key (first defined at line "
                                    "2)\n"},
+        {"url: http://a: b\n", "t.yaml:1:14: YAML syntax error: mapping values are not allowed "
+                               "in this context (check the indentation, and quote values that "
+                               "contain ': ')\n"},
+        {"a:\n  b: 1\n\tc: 2\n", "t.yaml:3:1: YAML syntax error: a tab character (YAML indents "
+                                 "with spaces only)\n"},
         {"x: *nope\n", "t.yaml:1:4: x: unknown alias *nope (anchors must come first)\n"},
         {"a: &x [1, *x]\n", "t.yaml:1:11: a[1]: unknown alias *x (anchors must come first)\n"},
         {"d: &d {a: 1}\nm: {<<: 5, b: 2}\nn: {<<: [*d, 3]}\n",
