@@ -228,6 +228,13 @@ static const struct {
      "agentd.yaml:3:7: health.checks[0]: a check needs exactly one of http or tcp\n"},
     {"health:\n  checks:\n    - name: x\n      tcp: h:1\n      timeout: 20s\n",
      "agentd.yaml:5:16: health.checks[0].timeout: must be shorter than the interval\n"},
+    /* A key the validator names but the file lacks: the mapping's position. */
+    {"health:\n  checks:\n    - name: x\n      tcp: h:1\n      interval: 1s\n",
+     "agentd.yaml:3:7: health.checks[0].timeout: must be shorter than the interval\n"},
+    /* validate runs only on mappings without errors of their own. */
+    {"health:\n  checks:\n    - name: x\n      interval: 1x\n",
+     "agentd.yaml:4:17: health.checks[0].interval: \"1x\" is not a duration (e.g. 250ms, 5s, "
+     "2m, 1h)\n"},
     {"health:\n  checks:\n    -\n", "agentd.yaml:3:6: health.checks[0]: empty list item\n"},
     {"health:\n  checks: [1]\n",
      "agentd.yaml:2:12: health.checks[0]: expected a mapping of options (health check), got a "
