@@ -546,6 +546,7 @@ static void test_misc_lists(void **state)
 static void test_roundtrip(void **state)
 {
     static const char *const texts[] = {full_text, misc_text, "health: {}\n",
+                                        "health:\n  name: \"a\\Nb\\Lc\\Pd\\uFEFFe\\x01\\x7f\"\n",
                                         "health:\n  checks: []\n  labels: {}\n  allow: []\n"};
 
     for (size_t i = 0; i < N(texts); i++) {

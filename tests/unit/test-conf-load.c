@@ -129,6 +129,7 @@ static void test_bad_yaml(void **state)
                                "contain ': ')\n"},
         {"a:\n  b: 1\n\tc: 2\n", "t.yaml:3:1: YAML syntax error: a tab character (YAML indents "
                                  "with spaces only)\n"},
+        {"a: \"x\\0y\"\n", "t.yaml:1:4: NUL characters are not allowed in values\n"},
         {"x: *nope\n", "t.yaml:1:4: x: unknown alias *nope (anchors must come first)\n"},
         {"a: &x [1, *x]\n", "t.yaml:1:11: a[1]: unknown alias *x (anchors must come first)\n"},
         {"d: &d {a: 1}\nm: {<<: 5, b: 2}\nn: {<<: [*d, 3]}\n",
