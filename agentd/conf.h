@@ -38,7 +38,7 @@ void config_errors_clear(struct config_errors *errs);
  * scalar is CONFIG_NULL (its text still in value); quoted or !!str scalars are
  * always CONFIG_SCALAR. Mapping keys are unique (duplicates are load errors).
  * YAML aliases are resolved to copies of the anchored node (keeping its
- * positions; at most 100000 copied nodes per file) and "<<" merge keys work. */
+ * positions; at most 20000 copied nodes per file) and "<<" merge keys work. */
 enum config_node_kind { CONFIG_SCALAR, CONFIG_SEQUENCE, CONFIG_MAPPING, CONFIG_NULL };
 
 struct config_node {
