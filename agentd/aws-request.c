@@ -321,6 +321,8 @@ out:
     free(target);
     free(date);
     free(auth);
+    if (token)
+        explicit_bzero(token, strlen(token));
     free(token);
     free(sha);
     free(wire);
