@@ -327,3 +327,23 @@ def test_expired_token_refreshes_and_retries_once(agentd_factory, capture):
     r = result(d, send(d, service="logs", body="{}", max_attempts=3))
     assert (r["code"], r["attempts"]) == ("ExpiredTokenException", 2), r
     assert d.stop() == 0
+
+
+def test_reload_changes_region_and_attempts(agentd_factory, capture):
+    akid, env = env_creds()
+    env["AWS_REGION"] = ""
+    d = start(agentd_factory, "aws:\n  region: eu-west-1\n  max_attempts: 1\n"
+              "awsprobe:\n  endpoint: %s\n" % capture.base_url, env=env)
+    assert d.ctl("awsprobe", "region") == "eu-west-1"
+    admin(capture, "default", {"status": 503, "body": ""})
+    assert result(d, send(d, service="logs", body="{}"))["attempts"] == 1
+    d.write_config("aws:\n  region: ap-northeast-1\n  max_attempts: 2\n"
+                   "awsprobe:\n  endpoint: %s\n" % capture.base_url)
+    assert d.ctl("reload")["reload"]["ok"] is True
+    assert d.ctl("awsprobe", "region") == "ap-northeast-1"
+    assert d.ctl("aws", "creds")["region"] == "ap-northeast-1"
+    r = result(d, send(d, service="logs", body="{}"))
+    assert r["attempts"] == 2
+    reqs = admin(capture, "requests")
+    assert "/ap-northeast-1/logs/aws4_request" in dict(reqs[-1]["headers"])["Authorization"]
+    assert d.stop() == 0
