@@ -153,6 +153,7 @@ void creds_refresh_done(int status, const char *message)
         creds_state.next_attempt = 0;
         creds_state.warned_expiring = false;
         creds_state.last_error[0] = '\0';
+        aws_plugin_summary();
         deliver(0, NULL);
         return;
     }
@@ -170,6 +171,7 @@ void creds_refresh_done(int status, const char *message)
                            (long long)(creds_state.cur.expiration - now), creds_state.last_error);
             creds_state.warned_expiring = true;
         }
+        aws_plugin_summary();
         deliver(0, NULL);
         return;
     }
@@ -180,6 +182,7 @@ void creds_refresh_done(int status, const char *message)
         creds_state.have = false;
     } else
         agentd_warning(creds_state.ctx, "no AWS credentials: %s", creds_state.last_error);
+    aws_plugin_summary();
     deliver(-ENOKEY, creds_state.last_error);
 }
 
@@ -266,6 +269,12 @@ void aws_creds_cancel(struct aws_creds_wait *w)
             free(w);
             return;
         }
+}
+
+bool aws_creds_valid(void)
+{
+    return creds_state.have &&
+           (!creds_state.cur.expiration || creds_now() < creds_state.cur.expiration);
 }
 
 json_t *aws_creds_status(void)

@@ -82,7 +82,7 @@ def test_env_credentials_json_protocol(agentd_factory, capture):
     assert c["access_key_id"] == "*" * 16 + akid[-4:]
     assert c["region"] == "us-east-1"
     aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
-    assert aws["summary"] == "region us-east-1 (environment)"
+    assert aws["summary"] == "region us-east-1 (environment); credentials from environment"
     assert aws["details"]["credentials"]["source"] == "environment"
     assert aws["details"]["region_source"] == "environment"
     secret = env["AWS_SECRET_ACCESS_KEY"]
@@ -244,6 +244,9 @@ def test_no_credentials_and_refused_endpoints(agentd_factory, capture):
     assert r["error"] == -1  # EPERM
     c = d.ctl("aws", "creds")
     assert c["source"] is None and "AWS_ACCESS_KEY_ID" in (c["last_error"] or "")
+    aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
+    assert aws["summary"] == "region us-east-1 (environment); credentials unavailable"
+    assert aws["state"] == "degraded" or aws.get("degraded") is True, aws
     assert d.stop() == 0
 
 
