@@ -350,3 +350,24 @@ def test_reload_changes_region_and_attempts(agentd_factory, capture):
     reqs = admin(capture, "requests")
     assert "/ap-northeast-1/logs/aws4_request" in dict(reqs[-1]["headers"])["Authorization"]
     assert d.stop() == 0
+
+
+def test_clock_skew_corrected_from_date_header(agentd_factory):
+    """AWS's clock an hour ahead of ours: the first attempt is refused as
+    expired, agentd learns the offset from the Date header, the retry and
+    every later request are signed at AWS's time."""
+    cap = Emulator("capture.py", "--skew", "3600")
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % cap.base_url, env=env)
+        r = result(d, send(d, service="logs", target="Logs_20140328.X", body="{}"))
+        assert (r["status"], r["attempts"]) == (200, 2), r
+        reqs = admin(cap, "requests")
+        assert [q["sig_ok"] for q in reqs] == [False, True]
+        assert "Signature expired" in reqs[0]["error"]
+        d.wait_log(r"system clock is 3[56]\d\d s behind AWS's")
+        r = result(d, send(d, service="elasticloadbalancing", protocol="query", body="Action=X"))
+        assert (r["status"], r["attempts"]) == (200, 1), r
+        assert d.stop() == 0
+    finally:
+        cap.close()
