@@ -73,3 +73,11 @@ tests_unit_test_lifecycle_LDADD = $(UNIT_LIBS)
 # Headers every core file includes (the ABI and the loader contract); listed
 # here so that "make dist" carries them.
 EXTRA_DIST += agentd/include/agentd/plugin.h agentd/conf.h tests/bench/core/measure.py
+
+FUZZ_TARGETS += tests/fuzz/fuzz-control-proto
+tests_fuzz_fuzz_control_proto_SOURCES = tests/fuzz/fuzz-control-proto.c agentd/control-proto.c \
+	agentd/control-proto.h
+tests_fuzz_fuzz_control_proto_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_control_proto_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_control_proto_LDADD = $(JANSSON_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/fuzz-control-proto
