@@ -42,7 +42,8 @@ core_unit_tests = \
 	tests/unit/test-healthreg \
 	tests/unit/test-metadata \
 	tests/unit/test-log \
-	tests/unit/test-lifecycle
+	tests/unit/test-lifecycle \
+	tests/unit/test-work-child
 check_PROGRAMS += $(core_unit_tests)
 TESTS += $(core_unit_tests)
 tests_unit_test_events_SOURCES = tests/unit/test-events.c tests/unit/core-test.h
@@ -69,6 +70,9 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/core-test.h
 tests_unit_test_lifecycle_CFLAGS = $(UNIT_CF)
 tests_unit_test_lifecycle_LDADD = $(UNIT_LIBS)
+tests_unit_test_work_child_SOURCES = tests/unit/test-work-child.c tests/unit/core-test.h
+tests_unit_test_work_child_CFLAGS = $(UNIT_CF)
+tests_unit_test_work_child_LDADD = $(UNIT_LIBS)
 
 # Headers every core file includes (the ABI and the loader contract); listed
 # here so that "make dist" carries them.
