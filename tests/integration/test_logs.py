@@ -439,3 +439,19 @@ def test_start_at_end(agentd_factory, cwl, tmp_path):
     (tmp_path / "new.log").write_text("".join(line(n) for n in range(50, 80)))
     check_exact(cwl, 80)
     assert d.stop() == 0
+
+
+def test_rotated_names_matched_too(agentd_factory, cwl, tmp_path):
+    """With a glob that also matches the rotated names (app.log*), a renamed
+    file is the same file under a new name: read on, never again from 0."""
+    log = tmp_path / "app.log"
+    log.write_text("")
+    d = start(agentd_factory, cwl, pipeline_yaml("all", [str(tmp_path) + "/app.log*"]))
+    t = threading.Thread(target=writer_rename, args=(str(log), 30000, 10000, 0.01))
+    t.start()
+    t.join()
+    check_exact(cwl, 30000)
+    files = d.ctl("logs", "status")["pipelines"][0]["files"]
+    assert sorted(os.path.basename(f["path"]) for f in files) == [
+        "app.log", "app.log.1", "app.log.2"]
+    assert d.stop() == 0
