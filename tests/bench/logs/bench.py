@@ -35,6 +35,7 @@ sys.path.insert(0, str(EMU))
 import emulib  # noqa: E402
 
 AKID = "AKIDBENCHLOGS001"
+MAX_MEMORY = "2MiB"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -125,8 +126,9 @@ def run_cloudwatch(build, n, tmp):
     body = """logs:
   - name: bench
     files: [%s]
+    max_memory: %s
     cloudwatch: {group: bench, flush_interval: 1s}
-""" % log
+""" % (log, MAX_MEMORY)
     t0 = time.monotonic()
     a = start_agentd(build, tmp, body, {"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": url})
 
@@ -155,12 +157,13 @@ def run_s3(build, n, tmp):
     body = """logs:
   - name: bench
     files: [%s]
+    max_memory: %s
     s3:
       bucket: bench
       key: "log/{instance_id}/%%Y%%m%%d-{seq}.log.gz"
       rotate: {size: 16MiB, age: 2s}
       endpoint: "http://127.0.0.1:%d"
-""" % (log, port)
+""" % (log, MAX_MEMORY, port)
     t0 = time.monotonic()
     a = start_agentd(build, tmp, body, {})
 
@@ -213,9 +216,12 @@ def main():
                                                       str(SRC / "tests/.build/default")))
     ap.add_argument("--lines", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--max-memory", default="2MiB", help="the pipeline's max_memory")
     ap.add_argument("what", nargs="*", default=["emulator", "cloudwatch", "s3"])
     args = ap.parse_args()
     build = pathlib.Path(args.build).resolve()
+    global MAX_MEMORY
+    MAX_MEMORY = args.max_memory
     fns = {"cloudwatch": run_cloudwatch, "s3": run_s3, "emulator": run_emulator}
     for what in args.what:
         res = []
