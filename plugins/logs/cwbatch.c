@@ -210,7 +210,7 @@ int cwb_encode(const char *group, const char *stream, struct ev *const *evs, siz
     if (!elen)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        size_t k = json_escaped_len(evs[i]->msg, evs[i]->len);
+        size_t k = evs[i]->plain ? evs[i]->len + 2 : json_escaped_len(evs[i]->msg, evs[i]->len);
         elen[i] = (uint32_t)k;
         need += sizeof(e1) + sizeof(e2) + 24 + 2 + k;
     }
@@ -234,11 +234,17 @@ int cwb_encode(const char *group, const char *stream, struct ev *const *evs, siz
     PUT(p2);
     o += json_escape(stream, sl, o);
     PUT(p3);
+    /* Lines read together share their timestamp: format it once. */
+    char ts_txt[24];
+    size_t ts_len = 0;
     for (size_t i = 0; i < n; i++) {
         if (i)
             *o++ = ',';
         PUT(e1);
-        o += put_i64(o, evs[i]->ts);
+        if (i == 0 || evs[i]->ts != evs[i - 1]->ts)
+            ts_len = put_i64(ts_txt, evs[i]->ts);
+        memcpy(o, ts_txt, ts_len);
+        o += ts_len;
         PUT(e2);
         if (elen[i] == evs[i]->len + 2) {
             *o++ = '"';

@@ -23,6 +23,7 @@ struct ev {
     uint64_t end_off; /* the source position just after this event */
     char *cursor;     /* journal cursor, or NULL */
     uint32_t len;
+    bool plain; /* msg is text_plain(): JSON as it is (false: not known) */
     char msg[]; /* valid UTF-8, not NUL-terminated */
 };
 

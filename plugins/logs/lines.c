@@ -148,6 +148,36 @@ bool utf8_valid(const char *str, size_t n)
     return true;
 }
 
+bool text_plain(const char *str, size_t n)
+{
+    /* GCC/clang vector extension: SSE2 on x86-64, NEON on arm64. */
+    typedef unsigned char v16 __attribute__((vector_size(16)));
+    const unsigned char *s = (const unsigned char *)str;
+    v16 bad = {0};
+    size_t i = 0;
+    /* No early exit: lines are short, and a branch per block costs more. */
+    for (; i + 16 <= n; i += 16) {
+        v16 v;
+        memcpy(&v, s + i, 16);
+        bad |= (v16)((v16)(v - 0x20) >= 0x60) | (v16)(v == '"') | (v16)(v == '\\');
+    }
+    if (i < n && n >= 16) {
+        /* The last bytes: one more block, overlapping the previous one. */
+        v16 v;
+        memcpy(&v, s + n - 16, 16);
+        bad |= (v16)((v16)(v - 0x20) >= 0x60) | (v16)(v == '"') | (v16)(v == '\\');
+        i = n;
+    }
+    uint64_t w[2];
+    memcpy(w, &bad, sizeof(w));
+    if (w[0] | w[1])
+        return false;
+    for (; i < n; i++)
+        if ((unsigned char)(s[i] - 0x20) >= 0x60 || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
 size_t utf8_repair(const char *str, size_t n, char *out)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -41,6 +41,10 @@ void lines_finish(struct lines *l, lines_emit_fn emit, void *ud);
 
 /* Whether s[0..n) is valid UTF-8 (no overlongs, surrogates, or > U+10FFFF). */
 bool utf8_valid(const char *s, size_t n);
+/* Whether every byte of s[0..n) is printable ASCII (0x20..0x7f) other than
+ * '"' and '\\': then it is valid UTF-8 and a JSON string as it is. The usual
+ * log line, checked 16 bytes at a time, so that it is scanned only once. */
+bool text_plain(const char *s, size_t n);
 /* Writes s with every invalid sequence replaced by U+FFFD into out, which
  * holds at least 3 * n bytes. Returns the length written. */
 size_t utf8_repair(const char *s, size_t n, char *out);

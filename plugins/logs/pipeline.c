@@ -67,7 +67,8 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
         free(cursor);
         return;
     }
-    bool valid = utf8_valid(msg, len);
+    bool plain = text_plain(msg, len);
+    bool valid = plain || utf8_valid(msg, len);
     size_t mark = (flags & LINES_SPLIT) ? LINES_SPLIT_MARK_LEN : 0;
     size_t cap = (valid ? len : 3 * len) + mark;
     struct ev *e = malloc(sizeof(*e) + cap);
@@ -89,6 +90,7 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
     e->end_off = end_off;
     e->cursor = cursor;
     e->len = (uint32_t)n;
+    e->plain = plain; /* the split mark is plain too */
     src->pending++;
     if (p->q_n == 0)
         p->queued_since = uv_now(agentd_loop(p->ctx));

@@ -141,6 +141,40 @@ static void test_encode(void **state)
     free(e[1]);
 }
 
+/* An event marked plain is copied as it is; the body equals the one built
+ * by scanning it. */
+static void test_encode_plain(void **state)
+{
+    struct ev *e[3];
+    for (int i = 0; i < 3; i++) {
+        e[i] = mk(i == 2 ? 999 : 1700000000000LL, 20, (char)('a' + i));
+        e[i]->plain = i != 1;
+    }
+    char *b1 = NULL, *b2 = NULL;
+    size_t c1 = 0, c2 = 0, l1, l2;
+    assert_int_equal(cwb_encode("g", "s", e, 3, &b1, &c1, &l1), 0);
+    for (int i = 0; i < 3; i++)
+        e[i]->plain = false;
+    assert_int_equal(cwb_encode("g", "s", e, 3, &b2, &c2, &l2), 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    /* The timestamp formatted once for equal ones is right for each. */
+    json_t *j = json_loadb(b1, l1, 0, NULL);
+    assert_non_null(j);
+    json_t *evs = json_object_get(j, "logEvents");
+    const json_int_t want[] = {1700000000000LL, 1700000000000LL, 999};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *ev = json_array_get(evs, i);
+        assert_int_equal(json_integer_value(json_object_get(ev, "timestamp")), want[i]);
+        assert_int_equal(json_string_length(json_object_get(ev, "message")), 20);
+    }
+    json_decref(j);
+    free(b1);
+    free(b2);
+    for (int i = 0; i < 3; i++)
+        free(e[i]);
+}
+
 /* The word-at-a-time escaper against jansson's parser on random strings
  * with every special byte at every alignment. */
 static void test_escape_random(void **state)
@@ -188,7 +222,7 @@ int main(void)
         cmocka_unit_test(test_count_limit),   cmocka_unit_test(test_byte_limit),
         cmocka_unit_test(test_span_limit),    cmocka_unit_test(test_sort_stable),
         cmocka_unit_test(test_encode),        cmocka_unit_test(test_rejected),
-        cmocka_unit_test(test_escape_random),
+        cmocka_unit_test(test_escape_random), cmocka_unit_test(test_encode_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

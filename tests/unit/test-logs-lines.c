@@ -183,12 +183,37 @@ static void test_time(void **state)
     assert_int_equal(lines_parse_time("%Y-%m-%d", "garbage", 7, now, &ms), -EINVAL);
 }
 
+/* The 16-byte-at-a-time check against a byte-wise reference: every special
+ * byte at every position of strings of every length up to 70. */
+static void test_text_plain(void **state)
+{
+    static const unsigned char specials[] = {'"', '\\', 0, 0x1f, 0x80, 0xc3, 0xff, '\n'};
+    /* The neighbours of every special byte are plain. */
+    static const char plain[] = " !#[]~\x7f" "azAZ09";
+    char s[80] = {0};
+    for (size_t n = 0; n <= 70; n++) {
+        for (size_t i = 0; i < n; i++)
+            s[i] = plain[i % (sizeof(plain) - 1)];
+        assert_true(text_plain(s, n));
+        assert_true(utf8_valid(s, n));
+        for (size_t at = 0; at < n; at++)
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                char keep = s[at];
+                s[at] = (char)specials[k];
+                assert_false(text_plain(s, n));
+                s[at] = keep;
+            }
+    }
+    assert_true(text_plain(" ~\x7f", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_basic),         cmocka_unit_test(test_split_long),
         cmocka_unit_test(test_split_utf8_boundary), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_multiline),           cmocka_unit_test(test_time),
+        cmocka_unit_test(test_text_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

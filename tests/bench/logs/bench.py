@@ -36,6 +36,7 @@ import emulib  # noqa: E402
 
 AKID = "AKIDBENCHLOGS001"
 MAX_MEMORY = "2MiB"
+WRAP = []  # a command prefix for agentd, e.g. valgrind --tool=callgrind
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,7 +94,7 @@ def start_agentd(build, tmp, body, env_extra):
                AWS_REGION="us-east-1", **env_extra)
     env.pop("NOTIFY_SOCKET", None)
     log = open(tmp / "agentd.log", "wb")
-    return subprocess.Popen([str(build / "agentd/agentd"), "-c", str(cfg), "--foreground"],
+    return subprocess.Popen(WRAP + [str(build / "agentd/agentd"), "-c", str(cfg), "--foreground"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -217,11 +218,15 @@ def main():
     ap.add_argument("--lines", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-memory", default="2MiB", help="the pipeline's max_memory")
+    ap.add_argument("--wrap", default="",
+                    help="command prefix for agentd, e.g. 'valgrind --tool=callgrind "
+                    "--callgrind-out-file=/tmp/cg.out' (instruction counts are repeatable)")
     ap.add_argument("what", nargs="*", default=["emulator", "cloudwatch", "s3"])
     args = ap.parse_args()
     build = pathlib.Path(args.build).resolve()
-    global MAX_MEMORY
+    global MAX_MEMORY, WRAP
     MAX_MEMORY = args.max_memory
+    WRAP = args.wrap.split()
     fns = {"cloudwatch": run_cloudwatch, "s3": run_s3, "emulator": run_emulator}
     for what in args.what:
         res = []
