@@ -8,6 +8,7 @@
 
 #include "agentd/plugin.h"
 #include "event.h"
+#include "evpool.h"
 
 /* ---- configuration (filled by the host from the option tables) ---- */
 
@@ -102,6 +103,7 @@ struct pipeline {
 
     /* The queue: events from head on; the sink owns the first in_flight. */
     struct ev *head, **tailp;
+    struct ev_pool pool; /* the queued events' memory */
     size_t q_n, q_bytes;
     uint64_t queued_since; /* uv_now when the oldest unsent event came */
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cwbatch.h"
+#include "evpool.h"
 #include "lines.h"
 #include "logs.h"
 
@@ -71,7 +72,7 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
     bool valid = plain || utf8_valid(msg, len);
     size_t mark = (flags & LINES_SPLIT) ? LINES_SPLIT_MARK_LEN : 0;
     size_t cap = (valid ? len : 3 * len) + mark;
-    struct ev *e = malloc(sizeof(*e) + cap);
+    struct ev *e = evpool_alloc(&p->pool, sizeof(*e) + cap);
     if (!e) {
         /* Out of memory: the line stays unacknowledged and is read again
          * after a restart; nothing better is possible here. */
@@ -79,7 +80,13 @@ void pipeline_push(struct pipeline *p, struct src *src, const char *msg, size_t 
         free(cursor);
         return;
     }
-    size_t n = valid ? (memcpy(e->msg, msg, len), len) : utf8_repair(msg, len, e->msg);
+    size_t n = len;
+    if (valid) {
+        memcpy(e->msg, msg, len);
+    } else {
+        n = utf8_repair(msg, len, e->msg);
+        evpool_shrink_last(&p->pool, e, sizeof(*e) + cap, sizeof(*e) + n + mark);
+    }
     if (mark) {
         memcpy(e->msg + n, LINES_SPLIT_MARK, mark);
         n += mark;
@@ -126,7 +133,7 @@ void pipeline_ack(struct pipeline *p, size_t n)
         p->head = e->next;
         p->q_n--;
         p->q_bytes -= ev_cost(e);
-        free(e);
+        evpool_release(&p->pool, e);
     }
     if (!p->head)
         p->tailp = &p->head;
@@ -353,8 +360,9 @@ void pipeline_free(struct pipeline *p)
         if (e->src)
             e->src->pending--;
         free(e->cursor);
-        free(e);
+        evpool_release(&p->pool, e);
     }
+    evpool_free(&p->pool);
     if (p->tail)
         tail_free(p->tail);
     if (p->journal)
