@@ -73,7 +73,9 @@ int imds_path_escape(const char *seg, char **ret)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)seg[i];
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        /* RFC 3986 pchar stays as is: tag keys such as
+         * aws:cloudformation:stack-name keep their colons. */
+        if (isalnum(c) || strchr("-._~!$&'()*+,;=:@", c)) {
             out[o++] = (char)c;
         } else {
             out[o++] = '%';

@@ -50,7 +50,7 @@ int imds_endpoint_resolve(const char *option, int mode, const char *(*getenv_fn)
                           char **ret, const char **ret_bad);
 /* Whether AWS_EC2_METADATA_DISABLED says IMDS is off ("true", any case). */
 bool imds_env_disabled(const char *value);
-/* Percent-encodes one path segment (unreserved characters stay). Returns 0
+/* Percent-encodes one path segment (RFC 3986 pchar characters stay). Returns 0
  * and a new string, or -ENOMEM. */
 int imds_path_escape(const char *seg, char **ret);
 /* Parses "YYYY-MM-DDThh:mm:ss[.fff]Z" (or +00:00) into unix seconds. 0 or -EINVAL. */

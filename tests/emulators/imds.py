@@ -9,7 +9,8 @@ Behaves as ../shared/AWS-FACTS.md describes the real one:
   are newline separated, sub-directories end in "/".
 
 Role credentials expire after --cred-ttl seconds; a fetch issues a new set
-(a new AccessKeyId, secret = derive_secret(akid)) once the current set has less
+(a new temporary AccessKeyId from emulib.make_akid, secret derive_secret(akid),
+token derive_token(akid)) once the current set has less
 than --cred-rotate seconds left, as IMDS rotates them well before expiry.
 
 Admin endpoints (never counted, never affected by an outage):
@@ -29,20 +30,16 @@ Example: curl -X POST http://127.0.0.1:PORT/admin/spot -d '{"action":"terminate"
 """
 import argparse
 import datetime
-import hashlib
 import json
 import secrets
 import socket
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-try:
-    from emulib import derive_secret  # the shared helper, when present
-except ImportError:  # pragma: no cover - until tests/emulators/emulib.py lands
-    def derive_secret(akid):
-        return hashlib.sha256(("agentd-test-secret:" + akid).encode()).hexdigest()[:40]
+from emulib import derive_secret, derive_token, make_akid
 
 MAX_TTL = 21600
 
@@ -66,7 +63,6 @@ class State:
         self.creds = None  # current set
         self.issued = []
         self.meta_overrides = {}
-        self.serial = 0
 
     def meta(self):
         a = self.args
@@ -114,16 +110,17 @@ class State:
         a = self.args
         now = time.time()
         if self.creds is None or self.creds["expires_at"] - now < a.cred_rotate:
-            self.serial += 1
-            akid = "ASIATEST%012d" % (int(now * 1000) % 10**9 * 1000 + self.serial % 1000)
             exp = now + a.cred_ttl
+            # A temporary key carrying its expiry, so signature-checking
+            # emulators refuse it once expired (tests/emulators/emulib.py).
+            akid = make_akid(int(exp))
             self.creds = {
                 "Code": "Success",
                 "LastUpdated": iso(now),
                 "Type": "AWS-HMAC",
                 "AccessKeyId": akid,
                 "SecretAccessKey": derive_secret(akid),
-                "Token": "IQoJb3JpZ2luX2VjE" + secrets.token_hex(24),
+                "Token": derive_token(akid),
                 "Expiration": iso(exp),
                 "expires_at": exp,
             }
@@ -254,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
                 exp = STATE.tokens.get(token)
             if exp is None or exp < time.monotonic():
                 return self.reply(401, "Unauthorized")
-        path = self.path.split("?", 1)[0]
+        path = urllib.parse.unquote(self.path.split("?", 1)[0])
         if path in ("/", "/latest", "/latest/"):
             return self.reply(200, "dynamic\nmeta-data\nuser-data" if STATE.args.user_data else "dynamic\nmeta-data")
         if not path.startswith("/latest/"):

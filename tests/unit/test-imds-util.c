@@ -71,9 +71,13 @@ static void test_disabled(void **state)
 static void test_escape(void **state)
 {
     static const char *const cases[][2] = {
-        {"Name", "Name"}, {"aws:cloudformation:stack-name", "aws%3Acloudformation%3Astack-name"},
-        {"a b", "a%20b"}, {"x.y_z~-", "x.y_z~-"},
-        {"é", "%C3%A9"},  {"", ""},
+        {"Name", "Name"},
+        {"aws:cloudformation:stack-name", "aws:cloudformation:stack-name"},
+        {"k/v?#%", "k%2Fv%3F%23%25"},
+        {"a b", "a%20b"},
+        {"x.y_z~-", "x.y_z~-"},
+        {"é", "%C3%A9"},
+        {"", ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out = NULL;
