@@ -220,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
-        if self.path != "/latest/api/token":
+        if self.path != "/latest/api/token" or STATE.args.no_token_api:
             return self.reply(405, "Method Not Allowed")
         if self.headers.get("X-Forwarded-For") is not None:
             return self.reply(403, "Forbidden")
@@ -233,6 +233,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, "Bad Request")
         token = "AQAE" + secrets.token_urlsafe(40)
         with STATE.lock:
+            STATE.counts["last_ttl"] = ttl_i
             STATE.tokens[token] = time.monotonic() + ttl_i
         self.reply(200, token, headers={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl_i)})
 
@@ -383,6 +384,8 @@ def main():
     p.add_argument("--cred-rotate", type=float, default=None,
                    help="issue new credentials when fewer seconds are left (default ttl/2)")
     p.add_argument("--allow-v1", action="store_true", help="serve GETs without a token")
+    p.add_argument("--no-token-api", action="store_true",
+                   help="answer the token PUT with 405, as an IMDS without v2 (use with --allow-v1)")
     p.add_argument("--outage", type=float, default=0, help="start with an outage of N seconds")
     p.add_argument("--user-data", default="")
     p.add_argument("--verbose", action="store_true")
