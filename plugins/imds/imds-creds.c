@@ -9,7 +9,6 @@
 
 #include "imds.h"
 
-#define ATTEMPTS   3
 #define ROLES_PATH "meta-data/iam/security-credentials/"
 
 struct fetch {
@@ -107,13 +106,13 @@ static void fetch_role(struct fetch *f)
 
     if (!f->role) {
         f->relisted = true;
-        r = imds_get(im, ROLES_PATH, ATTEMPTS, role_done, f);
+        r = imds_get(im, ROLES_PATH, (unsigned)im->conf->attempts, role_done, f);
     } else {
         char *esc = NULL;
         if ((r = imds_path_escape(f->role, &esc)) == 0) {
             snprintf(path, sizeof(path), ROLES_PATH "%s", esc);
             free(esc);
-            r = imds_get(im, path, ATTEMPTS, creds_done, f);
+            r = imds_get(im, path, (unsigned)im->conf->attempts, creds_done, f);
         }
     }
     if (r < 0)

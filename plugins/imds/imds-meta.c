@@ -12,7 +12,6 @@
 
 #define MAX_TAGS 64 /* EC2 allows 50 per resource */
 #define MAX_KEYS (16 + MAX_TAGS)
-#define ATTEMPTS 3
 
 enum special { PLAIN, IDENTITY, ROLE, TAGS };
 
@@ -289,7 +288,7 @@ static void step_next(struct refresh *rf)
     while (rf->step < N_STEPS && steps[rf->step].kind == TAGS && !im->conf->tags)
         rf->step++;
     if (rf->step < N_STEPS) {
-        r = imds_get(im, steps[rf->step].path, ATTEMPTS, step_done, rf);
+        r = imds_get(im, steps[rf->step].path, (unsigned)im->conf->attempts, step_done, rf);
         if (r < 0)
             fail(rf, r, steps[rf->step].path);
         return;
@@ -302,7 +301,7 @@ static void step_next(struct refresh *rf)
             return fail(rf, r, "tags/instance");
         snprintf(path, sizeof(path), "meta-data/tags/instance/%s", esc);
         free(esc);
-        r = imds_get(im, path, ATTEMPTS, tag_done, rf);
+        r = imds_get(im, path, (unsigned)im->conf->attempts, tag_done, rf);
         if (r < 0)
             fail(rf, r, path);
         return;
