@@ -8,6 +8,8 @@
 
 #include "agentd/plugin.h"
 #include "aws-internal.h"
+#include "aws-sigv4.h"
+#include "http-client.h"
 
 struct aws_conf {
     char *region;
@@ -167,8 +169,14 @@ static void aws_status(struct agentd_plugin_ctx *ctx, json_t *out)
         json_object_set_new(out, "credentials", creds);
 }
 
+/* The aws plugin lives as long as the daemon, so its destroy is the
+ * daemon's teardown: secrets are wiped, and the HTTP client closes its
+ * handles (when no request is left) so the loop can close. */
 static void aws_destroy(struct agentd_plugin_ctx *ctx)
 {
+    aws_creds_invalidate();
+    sigv4_cache_clear();
+    http_client_shutdown();
     agentd_plugin_set_data(ctx, NULL);
 }
 

@@ -53,3 +53,18 @@ tests_unit_test_aws_creds_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_test_aws_creds_LDADD = $(AWS_UNIT_LIBS)
 
 EXTRA_DIST += tests/data/sigv4
+
+# The differential test's signer (tests/integration/test_aws_sigv4_diff.py).
+check_PROGRAMS += tests/unit/sigv4-sign-tool
+tests_unit_sigv4_sign_tool_SOURCES = tests/unit/sigv4-sign-tool.c agentd/aws-sigv4.c
+tests_unit_sigv4_sign_tool_CFLAGS = $(AWS_UNIT_CF)
+tests_unit_sigv4_sign_tool_LDADD = $(AWS_UNIT_LIBS)
+
+# A test-only plugin that fires AWS requests on demand (integration tests).
+check_LTLIBRARIES += tests/plugins/awsprobe.la
+tests_plugins_awsprobe_la_SOURCES = tests/plugins/awsprobe.c
+tests_plugins_awsprobe_la_CFLAGS = $(PLUGIN_CF)
+tests_plugins_awsprobe_la_LDFLAGS = $(TEST_PLUGIN_LF)
+
+EXTRA_DIST += tests/emulators/capture.py tests/integration/test_aws_sigv4_diff.py \
+	tests/integration/test_aws_core.py tests/deps/aws.txt

@@ -23,6 +23,20 @@ int conf_parse_yaml(const char *file, const char *text, size_t len, struct confi
 void conf_node_free(struct config_node *node);
 struct config_node *conf_node_new(enum config_node_kind kind, const char *file, unsigned line,
                                   unsigned col);
+/* A deep copy of src; each node takes one from *budget. NULL when out of
+ * memory or when the budget runs out. */
+struct config_node *conf_node_copy(const struct config_node *src, size_t *budget);
+/* Levels in the tree under n (1 for a scalar). */
+unsigned conf_node_height(const struct config_node *n);
+/* Adds an item (and for mappings its key) to parent; *cap is its capacity. */
+int conf_node_append(struct config_node *parent, size_t *cap, struct config_node *key,
+                     struct config_node *item);
+/* Whether v can be the value of a "<<" merge key (a mapping, or a list of them). */
+bool conf_mergeable(const struct config_node *v);
+/* Adds to mapping n the keys of the merge sources it lacks, first source
+ * first; moves the nodes out of merges. */
+int conf_apply_merges(struct config_node *n, size_t *cap, struct config_node **merges,
+                      size_t nmerges);
 /* The value for key in a mapping node, or NULL; *ret_index gets its index. */
 const struct config_node *conf_map_get(const struct config_node *map, const char *key,
                                        size_t *ret_index);

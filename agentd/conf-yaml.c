@@ -1,6 +1,7 @@
 /* YAML text → config_node trees with file:line:col on every node, through
- * libyaml's event API: syntax errors carry libyaml's problem mark; duplicate
- * keys, aliases and second documents are reported and parsing goes on. */
+ * libyaml's event API. Syntax errors carry libyaml's problem mark; duplicate
+ * keys and second documents are reported and parsing goes on. Aliases become
+ * copies of their anchor's node (bounded), and "<<" merge keys merge. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,24 @@ struct pseg {
     size_t idx;
 };
 
+/* Alias expansion copies nodes; this bounds the copies (a "billion laughs"
+ * document stops here, long before memory runs out). */
+#define MAX_ALIAS_NODES 100000u
+
+struct anchor {
+    char *name;
+    struct config_node *node; /* a private copy: the tree's own node may be freed on errors */
+};
+
 struct loader {
     yaml_parser_t parser;
     const char *file;
     struct config_errors *errs;
     bool broken; /* a syntax error: stop parsing */
     bool bad;    /* a semantic error: keep parsing to report more */
+    struct anchor *anchors;
+    size_t nanchors;
+    size_t budget; /* nodes alias expansion may still create */
 };
 
 static void path_format(const struct pseg *p, char *buf, size_t size)
@@ -93,33 +106,64 @@ static int next(struct loader *l, yaml_event_t *ev)
     return 0;
 }
 
-struct config_node *conf_node_new(enum config_node_kind kind, const char *file, unsigned line,
-                                  unsigned col)
+static void add_anchor(struct loader *l, const char *name, const struct config_node *node)
 {
-    struct config_node *n = calloc(1, sizeof(*n));
+    struct anchor *a = realloc(l->anchors, (l->nanchors + 1) * sizeof(*a));
 
-    if (!n)
-        return NULL;
-    n->kind = kind;
-    n->file = file;
-    n->line = line;
-    n->col = col;
-    return n;
+    if (!a) {
+        l->broken = true;
+        return;
+    }
+    l->anchors = a;
+    a[l->nanchors].name = strdup(name);
+    a[l->nanchors].node = conf_node_copy(node, &l->budget);
+    if (!a[l->nanchors].name || !a[l->nanchors].node) {
+        free(a[l->nanchors].name);
+        conf_node_free(a[l->nanchors].node);
+        config_errors_add(l->errs, l->file, node->line, node->col, NULL,
+                          "YAML anchor &%s: aliases expand to more than %u nodes", name,
+                          MAX_ALIAS_NODES);
+        l->broken = true;
+        return;
+    }
+    l->nanchors++;
 }
 
-void conf_node_free(struct config_node *node)
+static void free_anchors(struct loader *l)
 {
-    if (!node)
-        return;
-    for (size_t i = 0; i < node->n; i++) {
-        conf_node_free(node->items[i]);
-        if (node->keys)
-            conf_node_free(node->keys[i]);
+    for (size_t i = 0; i < l->nanchors; i++) {
+        free(l->anchors[i].name);
+        conf_node_free(l->anchors[i].node);
     }
-    free(node->items);
-    free(node->keys);
-    free(node->value);
-    free(node);
+    free(l->anchors);
+}
+
+/* An alias is a copy of the node its anchor named last (YAML allows
+ * redefinition); positions stay those of the anchored text. */
+static struct config_node *resolve_alias(struct loader *l, yaml_event_t *ev, const struct pseg *p,
+                                         unsigned depth)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    struct config_node *n;
+
+    for (size_t i = l->nanchors; i-- > 0;) {
+        if (strcmp(l->anchors[i].name, name) != 0)
+            continue;
+        if (depth + conf_node_height(l->anchors[i].node) > CONF_MAX_DEPTH) {
+            lerr(l, &ev->start_mark, p, "alias *%s nests deeper than %u levels", name,
+                 CONF_MAX_DEPTH);
+            l->broken = true;
+            return NULL;
+        }
+        n = conf_node_copy(l->anchors[i].node, &l->budget);
+        if (!n) {
+            lerr(l, &ev->start_mark, p, "aliases expand to more than %u nodes", MAX_ALIAS_NODES);
+            l->broken = true;
+        }
+        return n;
+    }
+    lerr(l, &ev->start_mark, p, "unknown alias *%s (anchors must come first)", name);
+    return NULL;
 }
 
 static bool is_null_word(const char *s)
@@ -138,31 +182,6 @@ static struct config_node *make_node(struct loader *l, enum config_node_kind kin
         l->broken = true;
     }
     return n;
-}
-
-static int append(struct config_node *parent, size_t *cap, struct config_node *key,
-                  struct config_node *item)
-{
-    if (parent->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 4;
-        struct config_node **items = realloc(parent->items, ncap * sizeof(*items));
-
-        if (!items)
-            return -ENOMEM;
-        parent->items = items;
-        if (parent->kind == CONFIG_MAPPING) {
-            struct config_node **keys = realloc(parent->keys, ncap * sizeof(*keys));
-
-            if (!keys)
-                return -ENOMEM;
-            parent->keys = keys;
-        }
-        *cap = ncap;
-    }
-    if (parent->kind == CONFIG_MAPPING)
-        parent->keys[parent->n] = key;
-    parent->items[parent->n++] = item;
-    return 0;
 }
 
 static struct config_node *parse_node(struct loader *l, yaml_event_t *ev, const struct pseg *p,
@@ -212,7 +231,7 @@ static struct config_node *parse_sequence(struct loader *l, yaml_event_t *start,
             return n;
         }
         item = parse_node(l, &ev, &seg, depth + 1);
-        if (item && append(n, &cap, NULL, item) < 0) {
+        if (item && conf_node_append(n, &cap, NULL, item) < 0) {
             conf_node_free(item);
             l->broken = true;
         }
@@ -225,26 +244,35 @@ static struct config_node *parse_mapping(struct loader *l, yaml_event_t *start,
                                          const struct pseg *p, unsigned depth)
 {
     struct config_node *n = make_node(l, CONFIG_MAPPING, &start->start_mark);
-    size_t cap = 0;
+    struct config_node **merges = NULL;
+    size_t cap = 0, nmerges = 0;
 
     while (n && !l->broken) {
         yaml_event_t ev;
         yaml_mark_t kmark;
         struct config_node *key, *val;
         struct pseg seg = {p, NULL, 0};
+        bool merge = false;
 
         if (next(l, &ev) < 0)
             break;
         if (ev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&ev);
+            if (nmerges && conf_apply_merges(n, &cap, merges, nmerges) < 0) {
+                l->broken = true;
+                break;
+            }
+            for (size_t i = 0; i < nmerges; i++)
+                conf_node_free(merges[i]);
+            free(merges);
             return n;
         }
         kmark = ev.start_mark;
         if (ev.type != YAML_SCALAR_EVENT) {
-            lerr(l, &kmark, p, "keys must be plain strings, not a %s",
-                 ev.type == YAML_MAPPING_START_EVENT ? "mapping"
-                 : ev.type == YAML_ALIAS_EVENT       ? "alias"
-                                                     : "sequence");
+            lerr(l, &kmark, p, "keys must be plain strings, not %s",
+                 ev.type == YAML_MAPPING_START_EVENT ? "a mapping"
+                 : ev.type == YAML_ALIAS_EVENT       ? "an alias"
+                                                     : "a sequence");
             key = parse_node(l, &ev, p, depth + 1);
             conf_node_free(key);
             key = NULL;
@@ -259,7 +287,8 @@ static struct config_node *parse_mapping(struct loader *l, yaml_event_t *start,
         if (key) {
             key->kind = CONFIG_SCALAR; /* "null:" as a key is just the word */
             seg.key = key->value;
-            for (size_t i = 0; i < n->n; i++) {
+            merge = !key->quoted && !strcmp(key->value, "<<");
+            for (size_t i = 0; i < n->n && !merge; i++) {
                 if (!strcmp(n->keys[i]->value, key->value)) {
                     lerr(l, &kmark, &seg, "duplicate key (first defined at line %u)",
                          n->keys[i]->line);
@@ -273,9 +302,23 @@ static struct config_node *parse_mapping(struct loader *l, yaml_event_t *start,
             conf_node_free(key);
             break;
         }
-        val = parse_node(l, &ev, key ? &seg : p, depth + 1);
-        if (key && val) {
-            if (append(n, &cap, key, val) < 0) {
+        val = parse_node(l, &ev, key && !merge ? &seg : p, depth + 1);
+        if (merge && val) {
+            struct config_node **mm = NULL;
+
+            if (!conf_mergeable(val)) {
+                lerr(l, &kmark, p, "the merge key << needs a mapping or a list of mappings");
+                conf_node_free(val);
+            } else if (!(mm = realloc(merges, (nmerges + 1) * sizeof(*mm)))) {
+                conf_node_free(val);
+                l->broken = true;
+            } else {
+                merges = mm;
+                merges[nmerges++] = val;
+            }
+            conf_node_free(key);
+        } else if (key && val) {
+            if (conf_node_append(n, &cap, key, val) < 0) {
                 conf_node_free(key);
                 conf_node_free(val);
                 l->broken = true;
@@ -285,6 +328,9 @@ static struct config_node *parse_mapping(struct loader *l, yaml_event_t *start,
             conf_node_free(val);
         }
     }
+    for (size_t i = 0; i < nmerges; i++)
+        conf_node_free(merges[i]);
+    free(merges);
     conf_node_free(n);
     return NULL;
 }
@@ -312,16 +358,22 @@ static struct config_node *parse_node(struct loader *l, yaml_event_t *ev, const 
         n = parse_mapping(l, ev, p, depth);
         break;
     case YAML_ALIAS_EVENT:
-        /* Aliases would share nodes (and invite exponential expansion);
-         * configs are short enough to repeat a value. */
-        lerr(l, &ev->start_mark, p,
-             "YAML aliases (*%s) are not supported; repeat the value instead",
-             (const char *)ev->data.alias.anchor);
+        n = resolve_alias(l, ev, p, depth);
         break;
     default:
         lerr(l, &ev->start_mark, p, "unexpected YAML event");
         l->broken = true;
         break;
+    }
+    {
+        const yaml_char_t *anchor =
+            ev->type == YAML_SCALAR_EVENT           ? ev->data.scalar.anchor
+            : ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.anchor
+            : ev->type == YAML_MAPPING_START_EVENT  ? ev->data.mapping_start.anchor
+                                                    : NULL;
+
+        if (n && anchor && !l->broken)
+            add_anchor(l, (const char *)anchor, n);
     }
     yaml_event_delete(ev);
     return n;
@@ -330,7 +382,7 @@ static struct config_node *parse_node(struct loader *l, yaml_event_t *ev, const 
 int conf_parse_yaml(const char *file, const char *text, size_t len, struct config_node **ret_root,
                     struct config_errors *errs)
 {
-    struct loader l = {.file = file, .errs = errs};
+    struct loader l = {.file = file, .errs = errs, .budget = MAX_ALIAS_NODES};
     struct config_node *root = NULL;
     unsigned docs = 0;
     yaml_event_t ev;
@@ -359,25 +411,11 @@ int conf_parse_yaml(const char *file, const char *text, size_t len, struct confi
             break;
     }
     yaml_parser_delete(&l.parser);
+    free_anchors(&l);
     if (l.broken || l.bad) {
         conf_node_free(root);
         return -EINVAL;
     }
     *ret_root = root;
     return 0;
-}
-
-const struct config_node *conf_map_get(const struct config_node *map, const char *key,
-                                       size_t *ret_index)
-{
-    if (!map || map->kind != CONFIG_MAPPING)
-        return NULL;
-    for (size_t i = 0; i < map->n; i++) {
-        if (!strcmp(map->keys[i]->value, key)) {
-            if (ret_index)
-                *ret_index = i;
-            return map->items[i];
-        }
-    }
-    return NULL;
 }

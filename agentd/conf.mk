@@ -1,7 +1,7 @@
 # fragment: see the top-level Makefile.am
 # The config loader: YAML → nodes with positions → structs from option tables.
 conf_sources = agentd/conf.h agentd/conf-internal.h agentd/conf-errors.c agentd/conf-yaml.c \
-	agentd/conf-free.c \
+	agentd/conf-free.c agentd/conf-node.c \
 	agentd/conf-load.c agentd/conf-apply.c agentd/conf-value.c agentd/conf-scalar.c \
 	agentd/conf-format.c agentd/conf-dump.c agentd/template.c
 CORE_SOURCES += $(conf_sources)

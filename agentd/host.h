@@ -211,7 +211,12 @@ json_t *plugins_json(void);
  * -EINVAL with *ret_errors (array of strings, owned) when it was refused. */
 int reload_run(json_t **ret_errors);
 
-/* ---- main.c / shutdown.c ---- */
+/* ---- daemon.c ---- */
+/* Runs the daemon on cfg (becomes host.cfg) until it has stopped; returns the
+ * exit code. */
+int daemon_run(struct host_config *cfg);
+/* Frees what the daemon and the config hold (also after the print modes). */
+void daemon_teardown(void);
 void host_shutdown(const char *why);
 /* Stops the next plugin once nothing is stopping (no-op unless shutting down). */
 void host_stop_continue(void);

@@ -303,7 +303,7 @@ def test_sighup_with_bad_config_keeps_old(agentd_factory):
     d = agentd_factory(PROBE).start()
     d.write_config("probe:\n  message: \"two\"\n  stop_delay: soon\n")
     t0 = time.monotonic()
-    d.signal(signal.SIGHUP)
+    d.send_signal(signal.SIGHUP)
     st = wait_for(lambda: (lambda s: s if s["reload"]["time"] else None)(d.ctl("status")),
                   what="reload recorded")
     assert st["reload"]["ok"] is False
