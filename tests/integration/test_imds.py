@@ -375,3 +375,50 @@ def test_spot_notice_within_one_poll_interval(agentd_factory, imds):
           % (med, max(lat), ["%.2f" % x for x in lat]))
     assert max(lat) < 5 + 3
     assert show(d)["notices"]["published"] == 10
+
+
+def test_role_credentials_refreshed_across_expirations(agentd_factory, imds):
+    """Signed requests keep flowing across several expirations of 6-second
+    role credentials; the capture server checks every signature with botocore
+    and refuses expired keys, so none may be signed with expired ones."""
+    capture = Emulator("capture.py")
+    try:
+        e = imds("--role", "web-role", "--cred-ttl", "6", "--cred-rotate", "4.5")
+        d = agentd_factory(imds_yaml(e, "  poll_interval: 0s\n")
+                           + "aws:\n  credentials: imds\nawsprobe:\n  endpoint: %s\n" % capture.base_url,
+                           env=ON)
+        d.start()
+        wait_state(d, "ok")
+        t_end = time.monotonic() + 20
+        n = 0
+        while time.monotonic() < t_end:
+            r = d.ctl("awsprobe", "send", json.dumps({
+                "service": "logs", "protocol": "json", "target": "Logs_20140328.PutLogEvents",
+                "body": '{"logGroupName":"g","logStreamName":"s","logEvents":[]}'}))
+            assert "id" in r, r
+            res = wait_for(lambda: (lambda x: x if x.get("done") else None)(
+                d.ctl("awsprobe", "result", str(r["id"]))), 30, what="call %d" % r["id"])
+            assert (res["error"], res["status"]) == (0, 200), res
+            n += 1
+            time.sleep(0.2)
+        with urllib.request.urlopen(capture.base_url + "/_capture/requests", timeout=10) as f:
+            reqs = json.loads(f.read())
+        assert len(reqs) == n
+        bad = [q["error"] for q in reqs if not q["sig_ok"]]
+        assert not bad, bad
+        issued = {c["AccessKeyId"]: c["expires_at"] for c in admin(e, "credentials")}
+        used = [q["akid"] for q in reqs]
+        for q in reqs:
+            assert q["akid"] in issued
+            assert q["time"] < issued[q["akid"]], "signed with expired credentials"
+        distinct = list(dict.fromkeys(used))
+        assert len(distinct) >= 4, "expected several rotations over 20 s, got %s" % distinct
+        s = show(d)
+        assert s["credentials"]["role"] == "web-role"
+        assert s["credentials"]["fetches"] >= len(distinct)
+        assert s["credentials"]["access_key_id"].endswith(distinct[-1][-4:])
+        assert "SecretAccessKey" not in json.dumps(s) and derive_secret(distinct[-1]) not in d.log()
+        print("\n%d signed requests, %d credential sets, %d fetches" % (n, len(distinct),
+                                                                      s["credentials"]["fetches"]))
+    finally:
+        capture.close()
