@@ -165,6 +165,7 @@ void imds_refresh_done(struct imds *im, int err, const char *what)
     im->refreshing = false;
     if (err == -ECANCELED || im->stopping)
         return;
+    im->tried = true;
     uint64_t now = now_ms(im);
     if (err == 0) {
         if (!im->reachable) {
@@ -223,7 +224,10 @@ void imds_poll_done(struct imds *im, int err)
 
 static json_t *show_json(struct imds *im)
 {
-    const char *state = im->disabled ? "disabled" : im->reachable ? "ok" : "unreachable";
+    const char *state = im->disabled    ? "disabled"
+                        : im->reachable ? "ok"
+                        : im->tried     ? "unreachable"
+                                        : "starting";
     json_t *o = json_pack("{s:s, s:s, s:b}", "endpoint", im->base ? im->base : "", "state", state,
                           "tags_enabled", im->tags_enabled);
     if (!o)

@@ -150,6 +150,7 @@ struct imds {
     /* scheduling: one timer drives polls, refreshes and retries */
     uv_timer_t *tick;
     bool reachable;
+    bool tried; /* a first refresh has ended, one way or the other */
     bool refreshing, polling;
     bool refresh_again; /* asked for while one runs */
     uint64_t next_refresh, next_poll;
