@@ -58,8 +58,11 @@ static void req_finish(struct imds_req *req, int err, long status, const char *b
         uv_timer_stop(req->timer);
         uv_close((uv_handle_t *)req->timer, timer_free);
     }
-    if (err < 0 && err != -ENOENT && err != -ECANCELED)
+    if (err < 0 && err != -ENOENT && err != -ECANCELED) {
         im->n_errors++;
+        if (im->m_errors)
+            agentd_metric_add(im->m_errors, 1);
+    }
     imds_get_fn cb = req->cb;
     void *ud = req->ud;
     free(req->path);
@@ -181,6 +184,8 @@ static void req_send(struct imds_req *req)
         .no_proxy = true,
     };
     im->n_requests++;
+    if (im->m_requests)
+        agentd_metric_add(im->m_requests, 1);
     int r = agentd_http_request(im->ctx, &hr, get_done, req, &req->call);
     explicit_bzero(hdr, sizeof(hdr));
     if (r < 0) {
@@ -287,6 +292,8 @@ static void token_start(struct imds *im)
     };
     im->token_pending = true;
     im->n_token_puts++;
+    if (im->m_tokens)
+        agentd_metric_add(im->m_tokens, 1);
     int r = agentd_http_request(im->ctx, &hr, token_done, im, &im->token_call);
     if (r < 0) {
         im->token_pending = false;

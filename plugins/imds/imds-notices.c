@@ -51,6 +51,8 @@ static bool is_new(struct imds *im, enum kind k, const char *key)
     set_str(&ns->published[k], key);
     ns->published_ms[k] = imds_wallclock_ms();
     ns->n_published++;
+    if (im->m_notices[k])
+        agentd_metric_add(im->m_notices[k], 1);
     return true;
 }
 

@@ -99,6 +99,8 @@ static uint64_t now_ms(struct imds *im)
 
 static void report(struct imds *im)
 {
+    if (im->m_reachable)
+        agentd_metric_set(im->m_reachable, im->reachable ? 1 : 0);
     if (im->disabled) {
         agentd_plugin_report(im->ctx, false, "disabled by AWS_EC2_METADATA_DISABLED");
         return;
@@ -305,6 +307,24 @@ static int resolve(struct imds *im, const struct imds_conf *c, struct agentd_err
     return 0;
 }
 
+static void metrics_init(struct imds *im)
+{
+    static const char *const kinds[4] = {"spot", "rebalance", "maintenance", "lifecycle"};
+    im->m_requests = agentd_metric_counter(im->ctx, "agentd_imds_requests_total",
+                                           "IMDS GET requests sent", NULL);
+    im->m_errors = agentd_metric_counter(im->ctx, "agentd_imds_request_errors_total",
+                                         "IMDS requests that failed after their retries", NULL);
+    im->m_tokens = agentd_metric_counter(im->ctx, "agentd_imds_token_requests_total",
+                                         "IMDSv2 session token PUTs", NULL);
+    im->m_reachable =
+        agentd_metric_gauge(im->ctx, "agentd_imds_reachable", "1 while IMDS answers, else 0", NULL);
+    for (int k = 0; k < 4; k++) {
+        const char *labels[] = {"kind", kinds[k], NULL};
+        im->m_notices[k] = agentd_metric_counter(im->ctx, "agentd_imds_notices_total",
+                                                 "notices published, by kind", labels);
+    }
+}
+
 static int imds_configure(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err)
 {
     struct imds *im = calloc(1, sizeof(*im));
@@ -339,6 +359,7 @@ static int imds_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         return agentd_err_set(err, "cannot register the health check: %s", strerror(-r));
     if (im->conf->credentials && (r = imds_creds_register(im)) < 0)
         return agentd_err_set(err, "cannot register the credentials provider: %s", strerror(-r));
+    metrics_init(im);
     im->tick = malloc(sizeof(*im->tick));
     if (!im->tick)
         return -ENOMEM;

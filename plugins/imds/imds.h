@@ -171,6 +171,10 @@ struct imds {
     uint64_t creds_fetches;
 
     struct agentd_health_check *health;
+
+    /* metrics (NULL when IMDS is disabled) */
+    struct agentd_metric *m_requests, *m_errors, *m_tokens, *m_reachable;
+    struct agentd_metric *m_notices[4]; /* spot, rebalance, maintenance, lifecycle */
 };
 
 /* imds.c */

@@ -345,9 +345,25 @@ def test_notices_published_once_each(agentd_factory, imds):
                r"warning: imds: scheduled maintenance: 1 event\(s\), first 'system-reboot'",
                r"warning: imds: auto scaling target lifecycle state: Terminated"):
         assert len(re.findall(rx, log)) == 1, rx
+    text = d.ctl("metrics")
+    for kind in ("spot", "rebalance", "maintenance", "lifecycle"):
+        assert 'agentd_imds_notices_total{kind="%s"} 1' % kind in text, text
+    assert re.search(r"^agentd_imds_reachable 1$", text, re.M)
+    assert re.search(r"^agentd_imds_token_requests_total 1$", text, re.M)
     # A withdrawn spot notice stops showing.
     admin(e, "spot", {"clear": True})
     wait_for(lambda: show(d)["notices"]["spot"] is None, 10, what="spot cleared")
+    # A reload with a changed option applies in place: nothing is announced
+    # again, and the new interval is in force.
+    admin(e, "spot", {"action": "hibernate", "time": "2030-01-01T00:02:00Z"})
+    wait_for(lambda: show(d)["notices"]["spot"] is not None, 10, what="spot back")
+    d.write_config(imds_yaml(e, "  poll_interval: 2s\n"))
+    r = d.ctl("reload")
+    assert r.get("ok", True) is not False, r
+    before = admin(e, "requests")["total"]
+    wait_for(lambda: admin(e, "requests")["total"] >= before + 2 * 4, 20, what="polls after reload")
+    assert show(d)["notices"]["published"] == 4
+    assert len(re.findall(r"spot interruption notice", d.log())) == 1
 
 
 def test_spot_notice_within_one_poll_interval(agentd_factory, imds):
