@@ -20,3 +20,11 @@ tests_unit_test_imds_util_LDADD = $(JANSSON_LIBS) $(LIBUV_LIBS) $(CMOCKA_LIBS)
 
 EXTRA_DIST += plugins/imds/README.md tests/emulators/imds.py tests/integration/test_imds.py \
 	tests/demo/20-imds.sh tests/deps/imds.txt
+
+FUZZ_TARGETS += tests/fuzz/fuzz-imds
+tests_fuzz_fuzz_imds_SOURCES = tests/fuzz/fuzz-imds.c plugins/imds/imds-parse.c \
+	plugins/imds/imds-util.c plugins/imds/imds.h
+tests_fuzz_fuzz_imds_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_imds_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_imds_LDADD = $(JANSSON_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/fuzz-imds tests/bench/imds/wakeups.py
