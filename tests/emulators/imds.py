@@ -354,6 +354,13 @@ class Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), Handler)
 
+    def handle_error(self, request, client_address):
+        # A client that hung up (timeout, outage drop) is not the emulator's
+        # error; anything else is printed as usual.
+        if isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
 
 def tag_arg(s):
     if "=" not in s:
