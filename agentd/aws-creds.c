@@ -23,6 +23,9 @@
 #define ADVISORY_S    (15 * 60)
 #define MANDATORY_S   (10 * 60)
 #define MAX_PROVIDERS 8
+/* A provider that has not answered by then is treated as failed, so one
+ * stuck fetch cannot hold every AWS request forever. */
+#define FETCH_TIMEOUT_MS 60000
 
 struct provider {
     struct agentd_plugin_ctx *owner;
@@ -65,6 +68,8 @@ static struct {
     unsigned fails;
     int64_t next_attempt;
     int64_t (*now)(void);
+    uv_timer_t *watchdog; /* heap: closed by aws_creds_shutdown */
+    size_t watched_step;
 } st;
 
 static int64_t wall_now(void)
@@ -243,6 +248,53 @@ static void add_reason(const char *fmt, ...)
 }
 
 static void chain_step(size_t step);
+static void refresh_start(void);
+
+static void watchdog_stop(void)
+{
+    if (st.watchdog)
+        uv_timer_stop(st.watchdog);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    size_t step = st.watched_step;
+
+    if (!st.refreshing || step < 2 || step - 2 >= st.nproviders)
+        return;
+    add_reason("%s: no answer in %d s", st.providers[step - 2].name, FETCH_TIMEOUT_MS / 1000);
+    st.gen++; /* its late answer, if any, is ignored */
+    chain_step(step + 1);
+}
+
+static void watchdog_start(size_t step)
+{
+    if (!st.watchdog) {
+        st.watchdog = calloc(1, sizeof(*st.watchdog));
+        if (!st.watchdog)
+            return;
+        uv_timer_init(agentd_loop(st.ctx), st.watchdog);
+        /* It guards work in flight; it must not keep the loop alive. */
+        uv_unref((uv_handle_t *)st.watchdog);
+    }
+    st.watched_step = step;
+    uv_timer_start(st.watchdog, on_watchdog, FETCH_TIMEOUT_MS, 0);
+}
+
+static void watchdog_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void aws_creds_shutdown(void)
+{
+    if (st.watchdog) {
+        uv_timer_stop(st.watchdog);
+        uv_close((uv_handle_t *)st.watchdog, watchdog_closed);
+        st.watchdog = NULL;
+    }
+    aws_creds_invalidate();
+}
 
 static void set_current(struct aws_creds *c)
 {
@@ -317,6 +369,7 @@ static void provider_done(int status, const struct agentd_aws_credentials *creds
     free(a);
     if (gen != st.gen || !st.refreshing)
         return; /* an abandoned refresh: its provider went away */
+    watchdog_stop();
     name = st.providers[step - 2].name;
     if (status >= 0 && creds && creds->expiration && creds->expiration <= now_s()) {
         add_reason("%s: %s", name, "returned credentials that have already expired");
@@ -372,13 +425,14 @@ static void chain_step(size_t step)
             break;
         if (st.source == AWS_CREDS_IMDS && strcmp(p->name, "imds") != 0)
             continue;
-        if (agentd_stopping(p->owner))
+        if (agentd_stopping(p->owner) || !aws_ctx_running(p->owner))
             continue;
         a = calloc(1, sizeof(*a));
         if (!a)
             break;
         a->gen = st.gen;
         a->step = step;
+        watchdog_start(step);
         p->fetch(p->ud, provider_done, a);
         return;
     }
@@ -465,6 +519,20 @@ int agentd_aws_register_creds_provider(struct agentd_plugin_ctx *ctx,
 
     if (!provider || !provider->fetch || !provider->name || !*provider->name)
         return -EINVAL;
+    /* A restarted plugin registers again: its new provider replaces the
+     * old one, whose state is gone. */
+    for (size_t i = 0; i < st.nproviders; i++)
+        if (st.providers[i].owner == ctx && strcmp(st.providers[i].name, provider->name) == 0) {
+            st.providers[i].fetch = provider->fetch;
+            st.providers[i].ud = provider->provider_ud;
+            st.next_attempt = 0;
+            if (st.refreshing && st.watched_step == i + 2) {
+                /* The old instance's fetch will not answer: start over. */
+                watchdog_stop();
+                refresh_start();
+            }
+            return 0;
+        }
     if (st.nproviders == MAX_PROVIDERS)
         return -ENOSPC;
     p = &st.providers[st.nproviders++];

@@ -8,6 +8,7 @@
 
 #include "agentd/plugin.h"
 #include "aws-internal.h"
+#include "host.h"
 #include "aws-sigv4.h"
 #include "http-client.h"
 
@@ -19,6 +20,16 @@ struct aws_conf {
     char *config_file;
     int64_t max_attempts;
 };
+
+bool aws_ctx_running(struct agentd_plugin_ctx *ctx)
+{
+    /* Only a ctx still in the host's list may be looked at: a plugin
+     * removed by a reload is freed. */
+    for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next)
+        if (p == ctx)
+            return p->state == PLUGIN_RUNNING && !p->destroyed;
+    return false;
+}
 
 static const char *const creds_values[] = {"auto", "env", "profile", "imds", NULL};
 
@@ -174,7 +185,7 @@ static void aws_status(struct agentd_plugin_ctx *ctx, json_t *out)
  * handles (when no request is left) so the loop can close. */
 static void aws_destroy(struct agentd_plugin_ctx *ctx)
 {
-    aws_creds_invalidate();
+    aws_creds_shutdown();
     sigv4_cache_clear();
     http_client_shutdown();
     agentd_plugin_set_data(ctx, NULL);

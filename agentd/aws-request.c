@@ -36,6 +36,7 @@ struct agentd_aws_call {
     struct agentd_http_call *http;
     struct aws_creds_wait *wait;
     uv_timer_t *timer;
+    bool in_done; /* done() is running: a cancel now is a no-op */
     /* the last failure, for the final answer */
     int last_error;
     char *last_message;
@@ -76,6 +77,26 @@ static bool has_header(struct agentd_aws_call *c, const char *name)
     return false;
 }
 
+/* Counts outcomes per service: agentd_aws_requests_total{service,outcome}
+ * (success, aws_error, transport, credentials) and retries. */
+static void count(struct agentd_aws_call *c, const char *outcome)
+{
+    const char *labels[] = {"service", c->service, "outcome", outcome, NULL};
+
+    agentd_metric_add(agentd_metric_counter(c->ctx, "agentd_aws_requests_total",
+                                            "AWS requests by service and outcome", labels),
+                      1);
+}
+
+static void count_retry(struct agentd_aws_call *c)
+{
+    const char *labels[] = {"service", c->service, NULL};
+
+    agentd_metric_add(agentd_metric_counter(c->ctx, "agentd_aws_retries_total",
+                                            "AWS request retries by service", labels),
+                      1);
+}
+
 /* Ends the call with a failure that has no HTTP answer. */
 static void fail(struct agentd_aws_call *c, int error, const char *message)
 {
@@ -87,6 +108,8 @@ static void fail(struct agentd_aws_call *c, int error, const char *message)
     res.body = "";
     res.headers = no_headers;
     res.attempts = c->attempts;
+    count(c, error == -ENOKEY ? "credentials" : "transport");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -147,6 +170,8 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
         res.body_len = hres->body_len;
         res.headers = hres->headers;
         res.attempts = c->attempts;
+        count(c, "success");
+        c->in_done = true;
         c->done(c->ctx, &res, c->ud);
         call_free(c);
         return;
@@ -177,6 +202,7 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
                          c->service, c->target ? c->target : c->method, c->attempts,
                          hres->error ? hres->error_message : err.message, aws_error ? " " : "",
                          aws_error ? err.code : "", (unsigned long long)delay);
+            count_retry(c);
             schedule(c, delay);
             return;
         }
@@ -189,6 +215,8 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
     res.body_len = hres->body_len;
     res.headers = hres->headers;
     res.attempts = c->attempts;
+    count(c, hres->error ? "transport" : "aws_error");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -407,7 +435,7 @@ int agentd_aws_request(struct agentd_plugin_ctx *ctx, const struct agentd_aws_re
 
 void agentd_aws_cancel(struct agentd_aws_call *call)
 {
-    if (!call)
+    if (!call || call->in_done)
         return;
     if (call->http)
         agentd_http_cancel(call->http);

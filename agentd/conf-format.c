@@ -165,10 +165,22 @@ void conf_write_scalar(FILE *f, const char *s)
             fputs("\\r", f);
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
+            /* YAML folds its Unicode line breaks (NEL, LS, PS) even inside
+             * double quotes: escape them so they read back unchanged. */
+            if (p[0] == 0xc2 && p[1] == 0x85) {
+                fputs("\\N", f);
+                p++;
+            } else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+                fputs(p[2] == 0xa8 ? "\\L" : "\\P", f);
+                p += 2;
+            } else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+                fputs("\\uFEFF", f);
+                p += 2;
+            } else if (*p < 0x20 || *p == 0x7f) {
                 fprintf(f, "\\x%02x", *p);
-            else
+            } else {
                 fputc(*p, f);
+            }
         }
     }
     fputc('"', f);

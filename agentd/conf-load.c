@@ -324,9 +324,15 @@ int config_load(const char *main_file, const char *confd_dir, struct config_doc 
         return -ENOMEM;
     }
     r = load_file(doc, main_file, &doc->root, errs);
-    if (r < 0) {
+    /* A main file that does not parse still lets conf.d be checked, so one
+     * run reports every file's errors; a missing one stops here. */
+    if (r < 0 && r != -EINVAL) {
         config_doc_free(doc);
         return r;
+    }
+    if (!doc->root && !(doc->root = conf_node_new(CONFIG_MAPPING, doc->main_file, 1, 1))) {
+        config_doc_free(doc);
+        return -ENOMEM;
     }
     if (!confd_dir) {
         const char *slash = strrchr(main_file, '/');
@@ -343,9 +349,9 @@ int config_load(const char *main_file, const char *confd_dir, struct config_doc 
     }
     k = load_confd(doc, confd_dir, errs);
     free(dflt);
-    if (k < 0) {
+    if (k < 0 || r < 0) {
         config_doc_free(doc);
-        return k;
+        return k < 0 && k != -EINVAL ? k : -EINVAL;
     }
     *ret = doc;
     return 0;

@@ -20,7 +20,7 @@ struct pseg {
 
 /* Alias expansion copies nodes; this bounds the copies (a "billion laughs"
  * document stops here, long before memory runs out). */
-#define MAX_ALIAS_NODES 100000u
+#define MAX_ALIAS_NODES 20000u
 
 struct anchor {
     char *name;
@@ -35,7 +35,9 @@ struct loader {
     bool bad;    /* a semantic error: keep parsing to report more */
     struct anchor *anchors;
     size_t nanchors;
-    size_t budget; /* nodes alias expansion may still create */
+    size_t budget;    /* nodes alias expansion may still create */
+    const char *text; /* the input, for hints about syntax errors */
+    size_t len;
 };
 
 static void path_format(const struct pseg *p, char *buf, size_t size)
@@ -81,6 +83,23 @@ static void syntax_error(struct loader *l)
 
     if (ps->error == YAML_MEMORY_ERROR)
         problem = "out of memory";
+    /* The two mistakes people make most get a hint instead of parser talk. */
+    if (ps->problem_mark.index < l->len && l->text[ps->problem_mark.index] == '\t') {
+        config_errors_add(l->errs, l->file, (unsigned)ps->problem_mark.line + 1,
+                          (unsigned)ps->problem_mark.column + 1, NULL,
+                          "YAML syntax error: a tab character (YAML indents with spaces only)");
+        l->broken = true;
+        return;
+    }
+    if (!strcmp(problem, "mapping values are not allowed in this context")) {
+        config_errors_add(l->errs, l->file, (unsigned)ps->problem_mark.line + 1,
+                          (unsigned)ps->problem_mark.column + 1, NULL,
+                          "YAML syntax error: %s (check the indentation, and quote values "
+                          "that contain ': ')",
+                          problem);
+        l->broken = true;
+        return;
+    }
     if (ps->context && ps->context_mark.line != ps->problem_mark.line)
         config_errors_add(l->errs, l->file, (unsigned)ps->problem_mark.line + 1,
                           (unsigned)ps->problem_mark.column + 1, NULL,
@@ -382,7 +401,8 @@ static struct config_node *parse_node(struct loader *l, yaml_event_t *ev, const 
 int conf_parse_yaml(const char *file, const char *text, size_t len, struct config_node **ret_root,
                     struct config_errors *errs)
 {
-    struct loader l = {.file = file, .errs = errs, .budget = MAX_ALIAS_NODES};
+    struct loader l = {
+        .file = file, .errs = errs, .budget = MAX_ALIAS_NODES, .text = text, .len = len};
     struct config_node *root = NULL;
     unsigned docs = 0;
     yaml_event_t ev;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "http-client.h"
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 
@@ -21,6 +22,7 @@ static void finish(void)
     notify_watchdog_stop();
     control_close();
     child_close_all();
+    http_client_shutdown(); /* its libuv handles, once nothing is in flight */
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);

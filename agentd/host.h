@@ -221,12 +221,6 @@ void host_shutdown(const char *why);
 /* Stops the next plugin once nothing is stopping (no-op unless shutting down). */
 void host_stop_continue(void);
 
-/* Hooks that other core parts (the AWS core) may define to forget what they
- * hold for a plugin going away (credentials providers, calls in flight).
- * Weak: called only when linked in. */
-void aws_ctx_release(struct agentd_plugin_ctx *ctx) __attribute__((weak));
-void http_ctx_release(struct agentd_plugin_ctx *ctx) __attribute__((weak));
-
 /* ---- state.c: the store, by directory (unit-testable) ---- */
 int state_write_at(const char *dir, const char *name, const void *data, size_t len);
 int state_read_at(const char *dir, const char *name, void **ret_data, size_t *ret_len);

@@ -51,6 +51,7 @@ struct agentd_http_call {
     char *hdrs[MAX_HEADERS + 1]; /* "name: value", NULL-terminated */
     size_t nhdrs, hdr_bytes;
     char errbuf[CURL_ERROR_SIZE];
+    bool in_done; /* done() is running: a cancel now is a no-op */
 };
 
 int http_client_errno(CURLcode code, long os_errno)
@@ -335,6 +336,7 @@ static void finish(struct agentd_http_call *call, CURLcode rc)
 
     curl_multi_remove_handle(client.multi, call->easy);
     client.active--;
+    call->in_done = true;
     call->done(call->ctx, &res, call->ud);
     call_free(call);
 }
@@ -492,7 +494,7 @@ fail:
 
 void agentd_http_cancel(struct agentd_http_call *call)
 {
-    if (!call)
+    if (!call || call->in_done)
         return;
     curl_multi_remove_handle(client.multi, call->easy);
     client.active--;
