@@ -243,7 +243,14 @@ static json_t *show_json(struct imds *im)
             char akid[32];
             snprintf(akid, sizeof(akid), "****************%s", im->creds_akid_tail);
             json_object_set_new(c, "access_key_id", json_string(akid));
-            json_object_set_new(c, "expiration", json_integer(im->creds_expires_at));
+            char iso[32];
+            time_t t = (time_t)im->creds_expires_at;
+            struct tm tm;
+            if (gmtime_r(&t, &tm) && strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm))
+                json_object_set_new(c, "expiration", json_string(iso));
+            json_object_set_new(
+                c, "expires_in_s",
+                json_integer(im->creds_expires_at - (json_int_t)(imds_wallclock_ms() / 1000)));
         }
         json_object_set_new(o, "credentials", c);
     }

@@ -433,6 +433,8 @@ def test_role_credentials_refreshed_across_expirations(agentd_factory, imds):
         assert s["credentials"]["role"] == "web-role"
         assert s["credentials"]["fetches"] >= len(distinct)
         assert s["credentials"]["access_key_id"].endswith(distinct[-1][-4:])
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", s["credentials"]["expiration"])
+        assert -2 <= s["credentials"]["expires_in_s"] <= 6
         assert "SecretAccessKey" not in json.dumps(s) and derive_secret(distinct[-1]) not in d.log()
         print("\n%d signed requests, %d credential sets, %d fetches" % (n, len(distinct),
                                                                       s["credentials"]["fetches"]))
