@@ -329,11 +329,13 @@ int imds_get(struct imds *im, const char *path, unsigned attempts, imds_get_fn c
     req->attempts = attempts ? attempts : 1;
     req->cb = cb;
     req->ud = ud;
-    req->next = im->reqs;
-    if (im->reqs)
-        im->reqs->pprev = &req->next;
-    im->reqs = req;
-    req->pprev = &im->reqs;
+    /* Appended, so that requests waiting for a token go out in the order
+     * they were asked for (the list is a handful long). */
+    struct imds_req **pp = &im->reqs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = req;
+    req->pprev = pp;
     req_dispatch(req);
     return 0;
 }
