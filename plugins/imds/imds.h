@@ -1,5 +1,6 @@
 /* The imds plugin's internal interfaces, shared by its files:
- *   imds.c          descriptor, options, scheduling, status, control verbs
+ *   imds.c          descriptor, options, scheduling, reports
+ *   imds-control.c  `agentctl imds show|refresh` and the status details
  *   imds-client.c   IMDSv2 requests: session token, 401 handling, retries
  *   imds-meta.c     instance metadata and tags → agentd metadata keys
  *   imds-notices.c  spot/rebalance/maintenance/lifecycle polling → events
@@ -178,11 +179,16 @@ struct imds {
 };
 
 /* imds.c */
+void imds_report(struct imds *im);
 void imds_refresh_done(struct imds *im, int err, const char *what);
 void imds_poll_done(struct imds *im, int err);
 void imds_schedule(struct imds *im);
 /* A "now" in wall-clock ms (for status). */
 uint64_t imds_wallclock_ms(void);
+
+/* imds-control.c */
+json_t *imds_show_json(struct imds *im);
+int imds_control_register(struct imds *im);
 
 /* imds-meta.c */
 int imds_meta_refresh(struct imds *im);

@@ -1,6 +1,6 @@
 # fragment: see the top-level Makefile.am
 plugin_LTLIBRARIES += plugins/imds/imds.la
-plugins_imds_imds_la_SOURCES = plugins/imds/imds.h plugins/imds/imds.c \
+plugins_imds_imds_la_SOURCES = plugins/imds/imds.h plugins/imds/imds.c plugins/imds/imds-control.c \
 	plugins/imds/imds-client.c plugins/imds/imds-meta.c plugins/imds/imds-notices.c \
 	plugins/imds/imds-creds.c plugins/imds/imds-parse.c plugins/imds/imds-util.c
 plugins_imds_imds_la_CFLAGS = $(PLUGIN_CF)
