@@ -440,3 +440,27 @@ def test_role_credentials_refreshed_across_expirations(agentd_factory, imds):
                                                                       s["credentials"]["fetches"]))
     finally:
         capture.close()
+
+
+def test_check_config_rejects_bad_options(tmp_path):
+    from conftest import plugin_dir, run_agentd
+    cfg = tmp_path / "agentd.yaml"
+    head = "agentd:\n  plugin_dir: %s\n  state_dir: %s\n" % (plugin_dir(tmp_path), tmp_path / "s")
+
+    def check(body):
+        cfg.write_text(head + body)
+        return run_agentd("--check-config", "-c", str(cfg))
+
+    r = check("imds:\n  endpoint_mode: ipv5\n  refresh_intervall: 1m\n  token_ttl: 7h\n")
+    assert r.returncode == 78, r
+    assert "imds.endpoint_mode" in r.stderr
+    assert "refresh_intervall" in r.stderr and "refresh_interval" in r.stderr  # did-you-mean
+    assert "imds.token_ttl" in r.stderr
+    # The plugin's own cross-checks, once every option parsed.
+    r = check("imds:\n  endpoint: https://169.254.169.254\n  token_ttl: 1500ms\n  poll_interval: 500ms\n")
+    assert r.returncode == 78, r
+    assert re.search(r"imds.endpoint: .*must start with http://", r.stderr), r.stderr
+    assert re.search(r"imds.token_ttl: must be whole seconds", r.stderr), r.stderr
+    assert re.search(r"imds.poll_interval: must be 0 \(off\) or at least 1s", r.stderr), r.stderr
+    r = check("imds:\n  endpoint_mode: ipv6\n  poll_interval: 0s\n  token_ttl: 6h\n")
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
