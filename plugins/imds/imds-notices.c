@@ -130,7 +130,10 @@ static void on_lifecycle(struct imds *im, const char *body, size_t len)
     ns->lifecycle = st;
     if (!is_new(im, LIFECYCLE, st))
         return;
-    agentd_warning(im->ctx, "auto scaling target lifecycle state: %s", st);
+    /* Every state is published; only InService (where an instance spends
+     * its life, and what it reads at every start) is not a warning. */
+    agentd_log(im->ctx, strcmp(st, "InService") == 0 ? AGENTD_LOG_NOTICE : AGENTD_LOG_WARNING,
+               "auto scaling target lifecycle state: %s", st);
     agentd_event_publish(im->ctx, "instance.lifecycle", json_pack("{s:s}", "state", st));
 }
 

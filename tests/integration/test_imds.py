@@ -350,6 +350,11 @@ def test_notices_published_once_each(agentd_factory, imds):
         assert 'agentd_imds_notices_total{kind="%s"} 1' % kind in text, text
     assert re.search(r"^agentd_imds_reachable 1$", text, re.M)
     assert re.search(r"^agentd_imds_token_requests_total 1$", text, re.M)
+    # InService is a lifecycle notice too, logged below warning.
+    admin(e, "lifecycle", {"state": "InService"})
+    wait_for(lambda: show(d)["notices"]["lifecycle"] == "InService", 10, what="InService")
+    d.wait_log(r"notice: imds: auto scaling target lifecycle state: InService")
+    assert 'agentd_imds_notices_total{kind="lifecycle"} 2' in d.ctl("metrics")
     # A withdrawn spot notice stops showing.
     admin(e, "spot", {"clear": True})
     wait_for(lambda: show(d)["notices"]["spot"] is None, 10, what="spot cleared")
@@ -362,7 +367,7 @@ def test_notices_published_once_each(agentd_factory, imds):
     assert r.get("ok", True) is not False, r
     before = admin(e, "requests")["total"]
     wait_for(lambda: admin(e, "requests")["total"] >= before + 2 * 4, 20, what="polls after reload")
-    assert show(d)["notices"]["published"] == 4
+    assert show(d)["notices"]["published"] == 5
     assert len(re.findall(r"spot interruption notice", d.log())) == 1
 
 
