@@ -4,8 +4,8 @@
 AWS_CORE_SOURCES = agentd/http-client.c agentd/http-client.h \
 	agentd/aws-sigv4.c agentd/aws-sigv4-canon.c agentd/aws-sigv4.h agentd/aws-internal.h \
 	agentd/aws-error.c agentd/aws-retry.c agentd/aws-endpoint.c \
-	agentd/aws-creds.c agentd/aws-creds-env.c agentd/aws-creds-profile.c \
-	agentd/aws-request.c
+	agentd/aws-creds.c agentd/aws-creds-chain.c agentd/aws-creds-state.h \
+	agentd/aws-creds-env.c agentd/aws-creds-profile.c agentd/aws-request.c
 CORE_SOURCES += agentd/aws-plugin.c $(AWS_CORE_SOURCES)
 
 # Unit tests compile the modules they test with a small fake of the host
@@ -49,6 +49,7 @@ tests_unit_test_aws_endpoint_LDADD = $(AWS_UNIT_LIBS)
 check_PROGRAMS += tests/unit/test-aws-creds
 TESTS += tests/unit/test-aws-creds
 tests_unit_test_aws_creds_SOURCES = tests/unit/test-aws-creds.c agentd/aws-creds.c \
+	agentd/aws-creds-chain.c agentd/aws-creds-state.h \
 	agentd/aws-creds-env.c agentd/aws-creds-profile.c tests/unit/aws-fake-host.c
 tests_unit_test_aws_creds_CFLAGS = $(AWS_UNIT_CF)
 tests_unit_test_aws_creds_LDADD = $(AWS_UNIT_LIBS)

@@ -229,6 +229,9 @@ static void call_free(struct agentd_http_call *call)
 {
     if (call->easy)
         curl_easy_cleanup(call->easy);
+    /* Request headers carry session and IMDS tokens: wipe them. */
+    for (struct curl_slist *l = call->req_headers; l; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
     curl_slist_free_all(call->req_headers);
     for (size_t i = 0; i < call->nhdrs; i++)
         free(call->hdrs[i]);

@@ -82,7 +82,7 @@ def test_env_credentials_json_protocol(agentd_factory, capture):
     assert c["access_key_id"] == "*" * 16 + akid[-4:]
     assert c["region"] == "us-east-1"
     aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
-    assert aws["summary"] == "region us-east-1 (environment)"
+    assert aws["summary"] == "region us-east-1 (environment); credentials from environment"
     assert aws["details"]["credentials"]["source"] == "environment"
     assert aws["details"]["region_source"] == "environment"
     secret = env["AWS_SECRET_ACCESS_KEY"]
@@ -244,6 +244,9 @@ def test_no_credentials_and_refused_endpoints(agentd_factory, capture):
     assert r["error"] == -1  # EPERM
     c = d.ctl("aws", "creds")
     assert c["source"] is None and "AWS_ACCESS_KEY_ID" in (c["last_error"] or "")
+    aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
+    assert aws["summary"] == "region us-east-1 (environment); credentials unavailable"
+    assert aws["state"] == "degraded" or aws.get("degraded") is True, aws
     assert d.stop() == 0
 
 
@@ -327,3 +330,44 @@ def test_expired_token_refreshes_and_retries_once(agentd_factory, capture):
     r = result(d, send(d, service="logs", body="{}", max_attempts=3))
     assert (r["code"], r["attempts"]) == ("ExpiredTokenException", 2), r
     assert d.stop() == 0
+
+
+def test_reload_changes_region_and_attempts(agentd_factory, capture):
+    akid, env = env_creds()
+    env["AWS_REGION"] = ""
+    d = start(agentd_factory, "aws:\n  region: eu-west-1\n  max_attempts: 1\n"
+              "awsprobe:\n  endpoint: %s\n" % capture.base_url, env=env)
+    assert d.ctl("awsprobe", "region") == "eu-west-1"
+    admin(capture, "default", {"status": 503, "body": ""})
+    assert result(d, send(d, service="logs", body="{}"))["attempts"] == 1
+    d.write_config("aws:\n  region: ap-northeast-1\n  max_attempts: 2\n"
+                   "awsprobe:\n  endpoint: %s\n" % capture.base_url)
+    assert d.ctl("reload")["reload"]["ok"] is True
+    assert d.ctl("awsprobe", "region") == "ap-northeast-1"
+    assert d.ctl("aws", "creds")["region"] == "ap-northeast-1"
+    r = result(d, send(d, service="logs", body="{}"))
+    assert r["attempts"] == 2
+    reqs = admin(capture, "requests")
+    assert "/ap-northeast-1/logs/aws4_request" in dict(reqs[-1]["headers"])["Authorization"]
+    assert d.stop() == 0
+
+
+def test_clock_skew_corrected_from_date_header(agentd_factory):
+    """AWS's clock an hour ahead of ours: the first attempt is refused as
+    expired, agentd learns the offset from the Date header, the retry and
+    every later request are signed at AWS's time."""
+    cap = Emulator("capture.py", "--skew", "3600")
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % cap.base_url, env=env)
+        r = result(d, send(d, service="logs", target="Logs_20140328.X", body="{}"))
+        assert (r["status"], r["attempts"]) == (200, 2), r
+        reqs = admin(cap, "requests")
+        assert [q["sig_ok"] for q in reqs] == [False, True]
+        assert "Signature expired" in reqs[0]["error"]
+        d.wait_log(r"system clock is 3[56]\d\d s behind AWS's")
+        r = result(d, send(d, service="elasticloadbalancing", protocol="query", body="Action=X"))
+        assert (r["status"], r["attempts"]) == (200, 1), r
+        assert d.stop() == 0
+    finally:
+        cap.close()
