@@ -297,6 +297,11 @@ def test_disabled_by_environment_touches_nothing(agentd_factory, imds):
     d2.start()
     s = wait_state(d2, "ok")
     assert s["endpoint"] == e.base_url
+    # An endpoint named in agentd's own config is a deliberate choice: it
+    # wins over the switch (the harness's default), which is documented.
+    d3 = agentd_factory(imds_yaml(e), env={"AWS_EC2_METADATA_DISABLED": "true"})
+    d3.start()
+    assert wait_state(d3, "ok")["endpoint"] == e.base_url
 
 
 def test_ipv6_endpoint(agentd_factory, imds):
