@@ -196,4 +196,125 @@ void hsrv_close(struct hsrv *s, void (*done)(void *ud), void *ud);
 /* Whether a sockaddr is inside one of the CIDRs (v4-mapped IPv6 matches IPv4). */
 bool hsrv_addr_allowed(const struct agentd_cidr *allow, size_t n, const struct sockaddr *sa);
 
+/* ------------------------------------------------------------------------ */
+/* debounce.c: rise and fall thresholds, like an ALB's.                     */
+
+struct debounce {
+    enum agentd_health_status reported; /* starts as fail */
+    int streak_dir;                     /* +1 results better than reported, -1 worse */
+    unsigned streak;
+};
+
+/* Feeds one raw result. A status better than the reported one must be seen
+ * `rise` times in a row, a worse one `fall` times (any mix of warn and fail
+ * counts as worse than pass); the reported status then becomes the latest
+ * result. In the grace period one better result is enough and worse results
+ * do not count. Returns true when the reported status changed. */
+bool debounce_step(struct debounce *d, enum agentd_health_status raw, unsigned rise, unsigned fall,
+                   bool grace);
+
+/* ------------------------------------------------------------------------ */
+/* The plugin: configuration (health.c), serving (serve.c), checks.         */
+
+struct health_check_conf {
+    char *name;
+    char *tcp;
+    char *http;
+    struct agentd_list exec; /* char * */
+    char *file;
+    char *systemd;
+    uint64_t interval, timeout, grace, max_age;
+    int64_t rise, fall;
+    bool critical;
+    struct agentd_list expect_status; /* char *: "200", "200-399", "2xx" */
+    char *expect_body;
+};
+
+struct health_conf {
+    struct agentd_list listen; /* char * */
+    struct agentd_list paths;  /* char * */
+    struct agentd_list allow;  /* struct agentd_cidr */
+    struct agentd_list checks; /* struct health_check_conf */
+    int64_t fail_status;
+    int64_t max_connections;
+    uint64_t idle_timeout, request_timeout;
+    uint64_t max_header_size, max_url;
+    int64_t max_headers;
+};
+
+/* The i-th element of a list option. */
+#define LIST_AT(list, type, i) (&((type *)(list).items)[i])
+
+struct health;
+struct hcheck;
+
+struct check_type {
+    const char *name;
+    /* Prepares c->priv from the check's config; fills c->desc. */
+    int (*init)(struct hcheck *c, struct agentd_err *err);
+    /* Starts one run that ends with check_done() (now or later). */
+    void (*run)(struct hcheck *c);
+    /* Abandons the run in flight: check_done() must not follow. */
+    void (*cancel)(struct hcheck *c);
+    void (*free)(struct hcheck *c);
+};
+
+extern const struct check_type check_tcp, check_http, check_exec, check_file, check_systemd;
+
+struct hcheck {
+    struct health *h;
+    const struct health_check_conf *cf;
+    const struct check_type *type;
+    void *priv;
+    struct agentd_health_check *reg;
+    struct agentd_metric *m_status, *m_duration;
+    uv_timer_t interval_timer, timeout_timer;
+    uint64_t run_start;  /* uv_now() when the run began */
+    uint64_t started_at; /* uv_now() at plugin start, for the grace period */
+    bool running, active;
+    struct debounce db;
+    char desc[320]; /* "tcp connect db:3306": the start of every output */
+};
+
+struct health {
+    struct agentd_plugin_ctx *ctx;
+    const struct health_conf *cf;
+    struct hsrv *srv;
+    struct hcheck **checks;
+    size_t nchecks;
+    unsigned pending; /* handles and requests whose close/finish we await */
+    bool stopping, orphaned;
+    agentd_stop_done_fn stop_done;
+    /* serve.c */
+    const char **paths;
+    struct serve *serve;
+    char *draining_reason; /* from the last health.draining event */
+    /* check-systemd.c: one bus shared by the systemd checks */
+    void *bus;
+};
+
+/* serve.c */
+int serve_new(struct health *h);
+void serve_free(struct health *h);
+/* Drops the cached health bodies so the next request renders anew. */
+void serve_invalidate(struct health *h);
+extern const struct hsrv_handler serve_handler_template;
+
+/* check.c */
+int check_new(struct health *h, const struct health_check_conf *cf, struct hcheck **ret,
+              struct agentd_err *err);
+void check_start(struct hcheck *c);
+/* Stops timers and any run in flight; frees once its handles are closed. */
+void check_stop(struct hcheck *c);
+void check_done(struct hcheck *c, enum agentd_health_status st, const char *fmt, ...)
+    AGENTD_PRINTF(3, 4);
+/* A pending close or callback of the plugin finished (see health->pending). */
+void health_pending_done(struct health *h);
+/* check-http.c: "200", "200-399" or "2xx" to a range. Returns 0 or -EINVAL. */
+int http_status_range_parse(const char *s, int *ret_lo, int *ret_hi);
+/* check-systemd.c: releases the shared bus (at stop). */
+void systemd_bus_close(struct health *h);
+/* "2s", "250ms", "1.5s" */
+void fmt_ms(uint64_t ms, char *buf, size_t len);
+
 #endif
