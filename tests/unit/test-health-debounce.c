@@ -31,7 +31,7 @@ static const struct dcase cases[] = {
     {"warn to fail is a fall", 1, 2, 0, {W, F, F}, "wwf"},
     {"grace: one pass is enough", 3, 2, 2, {F, P, P}, "fpp"},
     {"grace: failures do not count", 1, 2, 3, {P, F, F, F, F}, "ppppf"},
-    {"first failure result keeps fail", 2, 2, 0, {F, F, P, P}, "ffpp"},
+    {"first failure result keeps fail", 2, 2, 0, {F, F, P, P}, "fffp"},
 };
 
 static void test_table(void **state)
