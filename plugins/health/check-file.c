@@ -42,7 +42,11 @@ static void on_stat(uv_fs_t *req)
                      ((int64_t)now.tv_nsec - (int64_t)req->statbuf.st_mtim.tv_nsec) / 1000000;
             if (age_ms < 0)
                 age_ms = 0;
-            fmt_ms((uint64_t)age_ms / 1000 * 1000, age, sizeof(age));
+            /* Rounded down to the unit shown: "3s", "17m", "5h". */
+            age_ms = age_ms >= 7200000  ? age_ms / 3600000 * 3600000
+                     : age_ms >= 120000 ? age_ms / 60000 * 60000
+                                        : age_ms / 1000 * 1000;
+            fmt_ms((uint64_t)age_ms, age, sizeof(age));
             if (cf->max_age && (uint64_t)age_ms > cf->max_age) {
                 fmt_ms(cf->max_age, max, sizeof(max));
                 check_done(c, AGENTD_HEALTH_FAIL, "%s: modified %s ago, more than max_age %s",

@@ -12,7 +12,11 @@
 
 void fmt_ms(uint64_t ms, char *buf, size_t len)
 {
-    if (ms % 1000 == 0)
+    if (ms >= 7200000 && ms % 3600000 == 0)
+        snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+    else if (ms >= 120000 && ms % 60000 == 0)
+        snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms % 1000 == 0)
         snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
     else if (ms < 1000)
         snprintf(buf, len, "%llums", (unsigned long long)ms);
@@ -26,7 +30,6 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     uint64_t now = uv_now(agentd_loop(h->ctx));
     uint64_t dur = now - c->run_start;
     bool grace = now - c->started_at < c->cf->grace;
-    enum agentd_health_status before = c->db.reported;
     bool changed;
 
     c->running = false;
@@ -44,11 +47,10 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     }
     agentd_metric_set(c->m_status, (double)c->db.reported);
     agentd_metric_set(c->m_duration, (double)dur / 1000.0);
-    if (changed) {
-        agentd_debug(h->ctx, "check '%s' %s -> %s", c->cf->name, body_status_name(before),
-                     body_status_name(c->db.reported));
+    /* The registry logs the change with its output and publishes
+     * health.changed; the cached bodies must not wait for that event. */
+    if (changed)
         serve_invalidate(h);
-    }
 }
 
 void check_done(struct hcheck *c, enum agentd_health_status st, const char *fmt, ...)

@@ -34,8 +34,8 @@ static const struct agentd_option check_options[] = {
               "systemd unit that must be active, e.g. docker.service"),
     CHECK_OPT("interval", AGENTD_OPT_DURATION, interval, "10s", 0, 100, 86400000, 0,
               "time between runs"),
-    CHECK_OPT("timeout", AGENTD_OPT_DURATION, timeout, "2s", 0, 10, 3600000, 0,
-              "a run taking longer fails (at most interval)"),
+    CHECK_OPT("timeout", AGENTD_OPT_DURATION, timeout, NULL, 0, 10, 3600000, 0,
+              "a run taking longer fails (at most interval; default 2s or interval)"),
     CHECK_OPT("rise", AGENTD_OPT_INT, rise, "2", 0, 1, 100, 0,
               "consecutive passes before a failing check counts as healthy"),
     CHECK_OPT("fall", AGENTD_OPT_INT, fall, "2", 0, 1, 100, 0,
@@ -85,6 +85,8 @@ static int check_validate(void *obj, struct agentd_confctx *cc)
                           "a check has exactly one of tcp, http, exec, file, systemd");
         bad = 1;
     }
+    if (c->timeout == 0)
+        c->timeout = c->interval < 2000 ? c->interval : 2000;
     if (c->timeout > c->interval) {
         agentd_conf_error(cc, "timeout", "must not be longer than interval");
         bad = 1;

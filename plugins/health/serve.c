@@ -271,8 +271,8 @@ const struct hsrv_handler serve_handler_template = {
 
 int serve_new(struct health *h)
 {
-    static const char *const codes[CMAX] = {"200", "400", "403", "404", "405",
-                                            "414", "431", "500", "fail"};
+    const char *codes[CMAX] = {"200", "400", "403", "404", "405", "414", "431", "500", NULL};
+    char fail_code[16];
     static const char *const stat_names[HSRV_STAT_MAX] = {
         "agentd_health_connections_total", "agentd_health_connections_rejected_total",
         "agentd_health_timeouts_total", "agentd_health_bad_requests_total"};
@@ -285,6 +285,10 @@ int serve_new(struct health *h)
 
     if (!sv)
         return -ENOMEM;
+    /* fail_status may equal another code: the host then hands back the same
+     * counter for both. */
+    snprintf(fail_code, sizeof(fail_code), "%d", (int)h->cf->fail_status);
+    codes[CFAIL] = fail_code;
     for (int i = 0; i < CMAX; i++) {
         const char *labels[] = {"code", codes[i], NULL};
 
