@@ -47,10 +47,11 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     }
     agentd_metric_set(c->m_status, (double)c->db.reported);
     agentd_metric_set(c->m_duration, (double)dur / 1000.0);
-    /* The registry logs the change with its output and publishes
-     * health.changed; the cached bodies must not wait for that event. */
-    if (changed)
-        serve_invalidate(h);
+    /* The registry logs a change with its output and publishes
+     * health.changed. Bodies show outputs too, so any result re-renders
+     * them (once, on the next request). */
+    (void)changed;
+    serve_invalidate(h);
 }
 
 void check_done(struct hcheck *c, enum agentd_health_status st, const char *fmt, ...)

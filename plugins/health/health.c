@@ -324,9 +324,10 @@ static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         r = hsrv_listen(h->srv, l);
         if (r < 0)
             return agentd_err_set(err, "cannot listen on %s: %s", l, uv_strerror(r));
+        /* Port 0 (tests) shows the port the kernel picked. */
         if (off < sizeof(ports))
-            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%s:%d", i ? " " : "", l,
-                                    hsrv_port(h->srv, i));
+            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%.*s:%d", i ? " " : "",
+                                    (int)(strrchr(l, ':') - l), l, hsrv_port(h->srv, i));
     }
     agentd_event_subscribe(ctx, "health.changed", on_event, h);
     agentd_event_subscribe(ctx, "health.draining", on_event, h);
