@@ -201,13 +201,19 @@ static void conn_send(struct conn *c, struct hsrv_reply *reply)
         conn_finish(c);
         return;
     }
-    bufs[nb++] = uv_buf_init(r->data, (unsigned)r->head_len);
-    if (c->close_after)
-        bufs[nb++] = uv_buf_init((char *)"Connection: close\r\n", 19);
-    else if (c->req.http10)
-        bufs[nb++] = uv_buf_init((char *)"Connection: keep-alive\r\n", 24);
-    bufs[nb++] =
-        uv_buf_init(r->data + r->head_len, reply->head_only ? 2 : (unsigned)(r->len - r->head_len));
+    if (!c->close_after && !c->req.http10) {
+        /* The common case (HTTP/1.1 keep-alive) needs no Connection header:
+         * the response is one contiguous buffer and goes out with write(). */
+        bufs[nb++] = uv_buf_init(r->data, (unsigned)(reply->head_only ? r->head_len + 2 : r->len));
+    } else {
+        bufs[nb++] = uv_buf_init(r->data, (unsigned)r->head_len);
+        if (c->close_after)
+            bufs[nb++] = uv_buf_init((char *)"Connection: close\r\n", 19);
+        else
+            bufs[nb++] = uv_buf_init((char *)"Connection: keep-alive\r\n", 24);
+        bufs[nb++] = uv_buf_init(r->data + r->head_len,
+                                 reply->head_only ? 2 : (unsigned)(r->len - r->head_len));
+    }
     for (unsigned i = 0; i < nb; i++)
         total += bufs[i].len;
 
