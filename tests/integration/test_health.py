@@ -302,7 +302,8 @@ def test_exec_check_statuses_and_timeout_kills_group(agentd_factory, tmp_path):
     wait_for(lambda: check_of(port, "ok")[1]["status"] == "pass", 10, what="exit 0 pass")
     assert check_of(port, "ok")[1]["output"] == "exec sh: exit 0: fine"
     wait_for(lambda: check_of(port, "degraded")[1]["status"] == "warn", 10, what="exit 1 warn")
-    assert "exec sh: exit 3: bad" in check_of(port, "broken")[1]["output"]
+    wait_for(lambda: "exec sh: exit 3: bad" in check_of(port, "broken")[1]["output"], 10,
+             what="exit 3 fail with its stderr")
     wait_for(lambda: "timed out after 700ms" in check_of(port, "hang")[1]["output"], 10,
              what="exec timeout")
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 5,
