@@ -359,6 +359,96 @@ def test_systemd_check_without_a_bus_fails_cleanly(agentd_factory):
     assert d.stop() == 0
 
 
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+# A stand-in for systemd on a private bus: every unit's ActiveState is read
+# from STATE_DIR/<unit> (absent: the unit is unknown).
+FAKE_SYSTEMD = r"""
+import os, re, sys
+import dbus, dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+addr, state_dir = sys.argv[1], sys.argv[2]
+bus = dbus.bus.BusConnection(addr)
+name = dbus.service.BusName("org.freedesktop.systemd1", bus)
+
+class Units(dbus.service.FallbackObject):
+    @dbus.service.method("org.freedesktop.DBus.Properties", in_signature="ss",
+                         out_signature="v", rel_path_keyword="rel")
+    def Get(self, iface, prop, rel=None):
+        unit = re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), rel.lstrip("/"))
+        if iface != "org.freedesktop.systemd1.Unit" or prop != "ActiveState":
+            raise dbus.exceptions.DBusException("no such property",
+                                                name="org.freedesktop.DBus.Error.UnknownProperty")
+        try:
+            with open(os.path.join(state_dir, unit)) as f:
+                return dbus.String(f.read().strip(), variant_level=1)
+        except FileNotFoundError:
+            raise dbus.exceptions.DBusException("Unit %s not found." % unit,
+                                                name="org.freedesktop.systemd1.NoSuchUnit")
+
+Units(bus, "/org/freedesktop/systemd1/unit")
+print("READY", flush=True)
+GLib.MainLoop().run()
+"""
+
+
+def test_systemd_check_over_a_private_bus(agentd_factory, tmp_path):
+    sock = tmp_path / "bus"
+    (tmp_path / "bus.conf").write_text(BUS_CONF % sock)
+    states = tmp_path / "units"
+    states.mkdir()
+    (states / "docker.service").write_text("active")
+    daemon = subprocess.Popen(["dbus-daemon", "--nofork", "--config-file=%s" % (tmp_path / "bus.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fake = None
+    try:
+        wait_for(sock.exists, 10, what="the bus socket")
+        addr = "unix:path=%s" % sock
+        fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SYSTEMD, addr, str(states)],
+                                stdout=subprocess.PIPE, text=True)
+        assert "READY" in fake.stdout.readline()
+        port = free_port()
+        d = agentd_factory(health_yaml(port, """
+    - name: docker
+      systemd: docker.service
+      interval: 300ms
+      rise: 1
+      fall: 1
+    - name: ghost
+      systemd: ghost.service
+      interval: 300ms
+      critical: false
+"""), env={"DBUS_SYSTEM_BUS_ADDRESS": addr})
+        d.start()
+        wait_for(lambda: check_of(port, "docker")[1]["status"] == "pass", 10, what="active unit")
+        assert check_of(port, "docker")[1]["output"] == "systemd docker.service: active"
+        wait_for(lambda: "Unit ghost.service not found" in check_of(port, "ghost")[1]["output"],
+                 10, what="unknown unit")
+        (states / "docker.service").write_text("failed")
+        wait_for(lambda: get(port)[0] == 503, 10, what="failed unit")
+        assert check_of(port, "docker")[1]["output"] == "systemd docker.service: failed"
+        assert d.stop() == 0
+    finally:
+        for p in (fake, daemon):
+            if p:
+                p.terminate()
+                p.wait(5)
+
+
 def test_checks_of_other_plugins_are_served(agentd_factory):
     port = free_port()
     d = agentd_factory(health_yaml(port) + "probe:\n  message: hi\n")
