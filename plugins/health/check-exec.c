@@ -12,7 +12,7 @@
 #define EXEC_OUTPUT_MAX 4096
 
 struct exec_priv {
-    const char **argv;
+    char **argv; /* copies: a reload may keep the check and free the old config */
     struct agentd_child *child;
     size_t out_len;
     char out[EXEC_OUTPUT_MAX + 1];
@@ -59,7 +59,7 @@ static void exec_run(struct hcheck *c)
 {
     struct exec_priv *p = c->priv;
     struct agentd_child_opts o = {
-        .argv = p->argv,
+        .argv = (const char *const *)p->argv,
         .new_process_group = true,
         .die_with_agentd = true,
         .max_line = EXEC_OUTPUT_MAX,
@@ -90,6 +90,19 @@ static void exec_cancel(struct hcheck *c)
     p->child = NULL;
 }
 
+static void exec_free(struct hcheck *c)
+{
+    struct exec_priv *p = c->priv;
+
+    if (!p)
+        return;
+    exec_cancel(c);
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    free(p);
+}
+
 static int exec_init(struct hcheck *c, struct agentd_err *err)
 {
     struct exec_priv *p = calloc(1, sizeof(*p));
@@ -103,24 +116,19 @@ static int exec_init(struct hcheck *c, struct agentd_err *err)
         free(p);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < l->n; i++)
-        p->argv[i] = *LIST_AT(*l, char *, i);
     c->priv = p;
+    for (size_t i = 0; i < l->n; i++) {
+        p->argv[i] = strdup(*LIST_AT(*l, char *, i));
+        if (!p->argv[i]) {
+            exec_free(c);
+            c->priv = NULL;
+            return -ENOMEM;
+        }
+    }
     /* Only the program's name: arguments may carry passwords. */
     argv0 = strrchr(p->argv[0], '/');
     snprintf(c->desc, sizeof(c->desc), "exec %s", argv0 ? argv0 + 1 : p->argv[0]);
     return 0;
-}
-
-static void exec_free(struct hcheck *c)
-{
-    struct exec_priv *p = c->priv;
-
-    if (!p)
-        return;
-    exec_cancel(c);
-    free(p->argv);
-    free(p);
 }
 
 const struct check_type check_exec = {

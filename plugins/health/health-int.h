@@ -190,6 +190,9 @@ int hsrv_listen(struct hsrv *s, const char *hostport);
 /* The port of the n-th listener (for port 0), or -ENOENT. */
 int hsrv_port(struct hsrv *s, size_t n);
 unsigned hsrv_connections(const struct hsrv *s);
+/* Applies new limits, timeouts and allow list to the listeners and to the
+ * connections already open. conf->allow must outlive the server's use. */
+void hsrv_update(struct hsrv *s, const struct hsrv_conf *conf);
 /* Closes the listeners and every connection; done(ud) runs once every handle
  * is closed and the server is freed. */
 void hsrv_close(struct hsrv *s, void (*done)(void *ud), void *ud);
@@ -292,6 +295,18 @@ struct health {
     /* check-systemd.c: one bus shared by the systemd checks */
     void *bus;
 };
+
+/* health.c */
+void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret);
+/* reload.c */
+int health_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err);
+bool check_conf_equal(const struct health_check_conf *a, const struct health_check_conf *b);
+
+/* health.c */
+void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret);
+/* reload.c */
+int health_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err);
+bool check_conf_equal(const struct health_check_conf *a, const struct health_check_conf *b);
 
 /* serve.c */
 int serve_new(struct health *h);

@@ -286,16 +286,9 @@ static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json
     serve_invalidate(h);
 }
 
-static void on_server_closed(void *ud)
+void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret)
 {
-    health_pending_done(ud);
-}
-
-static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
-{
-    struct health *h = agentd_plugin_get_data(ctx);
-    const struct health_conf *cf = h->cf;
-    struct hsrv_conf sc = {
+    *ret = (struct hsrv_conf){
         .limits = {.max_url = cf->max_url,
                    .max_header_bytes = cf->max_header_size,
                    .max_headers = (unsigned)cf->max_headers},
@@ -305,12 +298,25 @@ static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         .allow = cf->allow.items,
         .nallow = cf->allow.n,
     };
+}
+
+static void on_server_closed(void *ud)
+{
+    health_pending_done(ud);
+}
+
+static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
+{
+    struct health *h = agentd_plugin_get_data(ctx);
+    const struct health_conf *cf = h->cf;
+    struct hsrv_conf sc;
     struct hsrv_handler handler = serve_handler_template;
     char ports[128] = "";
     size_t off = 0;
     int r;
 
     handler.ud = h;
+    health_server_conf(cf, &sc);
     r = serve_new(h);
     if (r < 0)
         return agentd_err_set(err, "out of memory");
@@ -404,6 +410,7 @@ AGENTD_EXPORT const struct agentd_plugin agentd_plugin = {
     .configure = health_configure,
     .start = health_start,
     .stop = health_stop,
+    .reload = health_reload,
     .status = health_status,
     .destroy = health_destroy,
 };

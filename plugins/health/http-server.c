@@ -527,6 +527,14 @@ int hsrv_port(struct hsrv *s, size_t n)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+void hsrv_update(struct hsrv *s, const struct hsrv_conf *conf)
+{
+    /* Connections point at s->conf.limits, so they see the new limits too. */
+    s->conf = *conf;
+    if (s->conf.limits.max_url > REQUEST_URL_MAX)
+        s->conf.limits.max_url = REQUEST_URL_MAX;
+}
+
 unsigned hsrv_connections(const struct hsrv *s)
 {
     return s->nconns;

@@ -9,7 +9,7 @@ plugin_LTLIBRARIES += plugins/health/health.la
 plugins_health_health_la_SOURCES = $(HEALTH_PURE) plugins/health/http-server.c \
 	plugins/health/health.c plugins/health/serve.c plugins/health/check.c \
 	plugins/health/check-tcp.c plugins/health/check-http.c plugins/health/check-exec.c \
-	plugins/health/check-file.c plugins/health/check-systemd.c
+	plugins/health/check-file.c plugins/health/check-systemd.c plugins/health/reload.c
 plugins_health_health_la_CFLAGS = $(PLUGIN_CF)
 plugins_health_health_la_LDFLAGS = $(PLUGIN_LF)
 plugins_health_health_la_LIBADD = $(HTTP_PARSER_LIBS) $(LIBUV_LIBS) $(JANSSON_LIBS) \

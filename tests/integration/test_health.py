@@ -462,6 +462,70 @@ def test_checks_of_other_plugins_are_served(agentd_factory):
     assert any(c.get("name") == "probe:main" for c in h["checks"]), h
 
 
+def test_reload_keeps_listener_and_unchanged_checks(agentd_factory, tmp_path):
+    port = free_port()
+    beat = tmp_path / "beat"
+    beat.write_text("x")
+    d = agentd_factory(health_yaml(port, """
+    - name: beat
+      file: %s
+      interval: 300ms
+      rise: 1
+    - name: old
+      file: %s
+      interval: 300ms
+      rise: 1
+""" % (beat, beat)))
+    d.start()
+    wait_for(lambda: get(port)[0] == 200, 10, what="pass")
+    since = check_of(port, "beat")[1]["time"]
+    keep = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    keep.request("GET", "/livez")
+    keep.getresponse().read()
+
+    d.write_config("""
+health:
+  listen: ["127.0.0.1:%d"]
+  paths: [/status]
+  request_timeout: 5s
+  checks:
+    - name: beat
+      file: %s
+      interval: 300ms
+      rise: 1
+    - name: new
+      exec: [sh, -c, "echo added"]
+      interval: 300ms
+      rise: 1
+""" % (port, beat))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"health: reloaded: 1 checks kept, 1 started, 1 stopped")
+    # The unchanged check kept its state (same change time), the removed one
+    # is gone, the new one runs; the kept-alive connection survived.
+    st, j = body_json(port, "/status?verbose")
+    assert j["checks"]["beat"][0]["status"] == "pass"
+    assert j["checks"]["beat"][0]["time"] == since
+    assert "old" not in j["checks"]
+    wait_for(lambda: check_of_path(port, "/status?verbose", "new")["status"] == "pass", 10,
+             what="new check")
+    assert get(port, "/health")[0] == 404
+    keep.request("GET", "/status")
+    assert keep.getresponse().status == 200
+    keep.close()
+
+    # A changed listen address restarts the plugin on the new port.
+    port2 = free_port()
+    d.write_config(health_yaml(port2))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: try_status(port2) == 200, 10, what="new port")
+    assert try_status(port) is None
+    assert d.stop() == 0
+
+
+def check_of_path(port, path, name):
+    return body_json(port, path)[1]["checks"][name][0]
+
+
 # --- the endpoint -------------------------------------------------------------
 
 
