@@ -1,12 +1,13 @@
 # fragment: see the top-level Makefile.am
 # The health plugin: HTTP health endpoint and checks. request.c, route.c,
-# body.c, debounce.c and http-server.c never call the host, so unit tests
+# body.c, debounce.c and http-server.c/http-conn.c never call the host, so unit tests
 # and the fuzz target link them directly.
 HEALTH_PURE = plugins/health/request.c plugins/health/route.c plugins/health/body.c \
 	plugins/health/debounce.c plugins/health/health-int.h
 
 plugin_LTLIBRARIES += plugins/health/health.la
-plugins_health_health_la_SOURCES = $(HEALTH_PURE) plugins/health/http-server.c \
+plugins_health_health_la_SOURCES = $(HEALTH_PURE) plugins/health/http-server.c plugins/health/http-conn.c \
+	plugins/health/http-server-int.h \
 	plugins/health/health.c plugins/health/serve.c plugins/health/check.c \
 	plugins/health/check-tcp.c plugins/health/check-http.c plugins/health/check-exec.c \
 	plugins/health/check-file.c plugins/health/check-systemd.c plugins/health/reload.c
@@ -32,7 +33,7 @@ tests_unit_test_health_debounce_SOURCES = tests/unit/test-health-debounce.c $(HE
 tests_unit_test_health_debounce_CFLAGS = $(UNIT_CF)
 tests_unit_test_health_debounce_LDADD = $(UNIT_LIBS)
 tests_unit_test_health_server_SOURCES = tests/unit/test-health-server.c $(HEALTH_PURE) \
-	plugins/health/http-server.c
+	plugins/health/http-server.c plugins/health/http-conn.c plugins/health/http-server-int.h
 tests_unit_test_health_server_CFLAGS = $(UNIT_CF)
 tests_unit_test_health_server_LDADD = $(UNIT_LIBS) -lpthread
 
