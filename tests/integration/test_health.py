@@ -610,6 +610,24 @@ health:
     assert get(port)[0] == 200
 
 
+def test_port_in_use_fails_the_plugin_not_the_daemon(agentd_factory):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:1
+""") + "probe:\n  message: hi\n")
+    d.start()
+    st = d.ctl("status")
+    text = json.dumps(st)
+    assert "cannot listen on 127.0.0.1:%d" % port in text, text
+    assert d.ctl("probe", "conf")  # the rest of agentd runs on
+    busy.close()
+    assert d.stop() == 0
+
+
 def test_thousand_requests_one_connection(agentd_factory):
     port = free_port()
     d = agentd_factory(health_yaml(port))
