@@ -9,6 +9,7 @@
 
 #include "agentd/plugin.h"
 #include "aws-fake-host.h"
+#include "aws-internal.h"
 
 uv_loop_t *fake_host_loop;
 char fake_host_log[FAKE_LOG_LINES][256];
@@ -81,4 +82,55 @@ const char *agentd_metadata_get(struct agentd_plugin_ctx *ctx, const char *key)
         if (strcmp(meta_keys[i], key) == 0)
             return meta_values[i];
     return NULL;
+}
+
+bool fake_host_stopping;
+
+bool agentd_stopping(struct agentd_plugin_ctx *ctx)
+{
+    return fake_host_stopping;
+}
+
+struct work {
+    uv_work_t req;
+    void (*work)(void *ud);
+    void (*done)(void *ud, int status);
+    void *ud;
+};
+
+static void work_run(uv_work_t *req)
+{
+    struct work *w = req->data;
+
+    w->work(w->ud);
+}
+
+static void work_after(uv_work_t *req, int status)
+{
+    struct work *w = req->data;
+
+    w->done(w->ud, status);
+    free(w);
+}
+
+int agentd_work_queue(struct agentd_plugin_ctx *ctx, void (*work)(void *ud),
+                      void (*done)(void *ud, int status), void *ud)
+{
+    struct work *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return -12;
+    w->work = work;
+    w->done = done;
+    w->ud = ud;
+    w->req.data = w;
+    return uv_queue_work(agentd_loop(ctx), &w->req, work_run, work_after);
+}
+
+bool fake_host_dead_ctx_set;
+struct agentd_plugin_ctx *fake_host_dead_ctx;
+
+bool aws_ctx_running(struct agentd_plugin_ctx *ctx)
+{
+    return !(fake_host_dead_ctx_set && ctx == fake_host_dead_ctx);
 }
