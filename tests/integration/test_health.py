@@ -205,7 +205,7 @@ def test_tcp_check_timeout_names_host_and_time(agentd_factory):
     d.start()
     d.wait_log(r"check 'mariadb' is fail \(was fail\): tcp connect localhost:%d timed out after "
                r"300ms" % full.getsockname()[1])
-    d.stop()
+    assert d.stop() == 0
     for c in fillers:
         c.close()
     full.close()
@@ -272,7 +272,7 @@ def test_http_check_ok_error_slow(agentd_factory, backend):
     # Credentials and query never show: not in bodies, not in logs.
     st, _, body = get(port, "/health?verbose")
     assert b"secret" not in body and b"hunter2" not in body
-    d.stop()
+    assert d.stop() == 0
     assert "secret" not in d.log() and "hunter2" not in d.log()
 
 
@@ -322,7 +322,7 @@ def test_exec_check_statuses_and_timeout_kills_group(agentd_factory, tmp_path):
             return True
         return False
     wait_for(gone, 10, what="the timed-out check's grandchild killed with its group")
-    d.stop()
+    assert d.stop() == 0
 
 
 def test_file_check_and_max_age(agentd_factory, tmp_path):
