@@ -30,11 +30,10 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     uint64_t now = uv_now(agentd_loop(h->ctx));
     uint64_t dur = now - c->run_start;
     bool grace = now - c->started_at < c->cf->grace;
-    bool changed;
 
     c->running = false;
     uv_timer_stop(&c->timeout_timer);
-    changed = debounce_step(&c->db, st, (unsigned)c->cf->rise, (unsigned)c->cf->fall, grace);
+    debounce_step(&c->db, st, (unsigned)c->cf->rise, (unsigned)c->cf->fall, grace);
     agentd_health_set_duration(c->reg, dur);
     if (c->db.reported != st && c->db.streak > 0) {
         /* Not yet trusted: say how far it is from flipping. */
@@ -42,6 +41,8 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
 
         agentd_health_set(c->reg, c->db.reported, "%s (%u of %u to %s)", out, c->db.streak, need,
                           body_status_name(st));
+    } else if (c->db.reported != st) {
+        agentd_health_set(c->reg, c->db.reported, "%s (not counted in the grace period)", out);
     } else {
         agentd_health_set(c->reg, c->db.reported, "%s", out);
     }
@@ -50,7 +51,6 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     /* The registry logs a change with its output and publishes
      * health.changed. Bodies show outputs too, so any result re-renders
      * them (once, on the next request). */
-    (void)changed;
     serve_invalidate(h);
 }
 
