@@ -182,6 +182,32 @@ def test_tcp_check_rise_and_fall(agentd_factory, listener):
     assert d.stop() == 0
 
 
+def test_grace_period(agentd_factory, listener):
+    listener.open()
+    port = free_port()
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:%d
+      interval: 300ms
+      rise: 3
+      fall: 1
+      grace: 6s
+""" % listener.port))
+    d.start()
+    # In the grace period one pass is enough: the first result is a pass.
+    c = wait_for(lambda: (lambda c: c if c["output"] != "no result yet" else None)(
+        check_of(port, "db")[1]), 10, interval=0.02, what="first result")
+    assert c["status"] == "pass", c
+    # ... and failures do not count until it ends.
+    listener.close()
+    c = wait_for(lambda: (lambda c: c if "not counted in the grace period" in c["output"]
+                          else None)(check_of(port, "db")[1]), 5, what="ignored failure")
+    assert c["status"] == "pass" and "connection refused" in c["output"]
+    assert get(port)[0] == 200
+    wait_for(lambda: get(port)[0] == 503, 15, what="fall after the grace period")
+    assert d.stop() == 0
+
+
 def test_tcp_check_timeout_names_host_and_time(agentd_factory):
     # A listener whose accept queue is full and never drained: Linux drops
     # further SYNs, so a connect can only time out.
