@@ -749,6 +749,53 @@ def test_malformed_requests_and_daemon_unaffected(agentd_factory):
     assert d.stop() == 0
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def test_memory_does_not_grow_with_misbehaving_clients(agentd_factory):
+    port = free_port()
+    d = agentd_factory(health_yaml(port, extra="  idle_timeout: 30s\n"))
+    d.start()
+    for _ in range(50):
+        assert get(port)[0] == 200
+    before = rss_kib(d.proc.pid)
+
+    # Pipelined requests that are never read: ~16 MiB offered in 3 s.
+    hog = socket.create_connection(("127.0.0.1", port))
+    hog.setblocking(False)
+    chunk = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    offered = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3 and offered < 16 << 20:
+        try:
+            offered += hog.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    # Fifty clients each sending a 100 KiB header.
+    fat = []
+    for _ in range(50):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setblocking(False)
+        try:
+            s.send(b"GET /health HTTP/1.1\r\nX-Fat: " + b"f" * (100 << 10))
+        except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+            pass
+        fat.append(s)
+    time.sleep(1)
+    assert get(port, "/livez")[0] == 200
+    grown = rss_kib(d.proc.pid) - before
+    for s in fat + [hog]:
+        s.close()
+    # The hog stalled itself once the socket buffers filled; nothing it sent
+    # was buffered beyond one read buffer per connection.
+    print("offered %d bytes, grew %d KiB" % (offered, grown))
+    assert offered > 1 << 20, "the test did not manage to misbehave (%d bytes)" % offered
+    assert grown < 8 << 10, "agentd grew by %d KiB" % grown
+    assert d.stop() == 0
+
+
 def test_max_connections(agentd_factory):
     port = free_port()
     d = agentd_factory(health_yaml(port, extra="  max_connections: 4\n"))
