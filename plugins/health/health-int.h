@@ -275,6 +275,7 @@ struct hcheck {
     uint64_t run_start;  /* uv_now() when the run began */
     uint64_t started_at; /* uv_now() at plugin start, for the grace period */
     bool running, active;
+    bool has_result; /* an output has been set in the registry */
     struct debounce db;
     char desc[320]; /* "tcp connect db:3306": the start of every output */
 };

@@ -208,6 +208,23 @@ def test_grace_period(agentd_factory, listener):
     assert d.stop() == 0
 
 
+def test_first_passes_before_rise_are_not_logged_as_failures(agentd_factory, listener):
+    listener.open()
+    port = free_port()
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:%d
+      interval: 300ms
+      rise: 3
+""" % listener.port))
+    d.start()
+    wait_for(lambda: get(port)[0] == 200, 10, what="pass after three runs")
+    d.wait_log(r"check 'db' is pass \(was fail\): tcp connect 127\.0\.0\.1:%d: connected"
+               % listener.port)
+    assert "check 'db' is fail" not in d.log()
+    assert d.stop() == 0
+
+
 def test_tcp_check_timeout_names_host_and_time(agentd_factory):
     # A listener whose accept queue is full and never drained: Linux drops
     # further SYNs, so a connect can only time out.
