@@ -134,3 +134,10 @@ bool aws_ctx_running(struct agentd_plugin_ctx *ctx)
 {
     return !(fake_host_dead_ctx_set && ctx == fake_host_dead_ctx);
 }
+
+int fake_host_summaries;
+
+void aws_plugin_summary(void)
+{
+    fake_host_summaries++;
+}
