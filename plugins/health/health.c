@@ -21,8 +21,8 @@
     }
 
 static const struct agentd_option check_options[] = {
-    CHECK_OPT("name", AGENTD_OPT_STRING, name, NULL, AGENTD_OPT_REQUIRED, 0, 0, 0,
-              "name of the check in bodies, logs and metrics ([A-Za-z0-9_.-])"),
+    CHECK_OPT("name", AGENTD_OPT_STRING, name, NULL, AGENTD_OPT_REQUIRED | AGENTD_OPT_UNIQUE, 0, 0,
+              0, "name of the check in bodies, logs and metrics ([A-Za-z0-9_.-])"),
     CHECK_OPT("tcp", AGENTD_OPT_HOSTPORT, tcp, NULL, 0, 0, 0, 0,
               "host:port that must accept a TCP connection"),
     CHECK_OPT("http", AGENTD_OPT_URL, http, NULL, 0, 0, 0, 0,
@@ -190,18 +190,6 @@ static int root_validate(void *obj, struct agentd_confctx *cc)
         if (!route_path_valid(p, &why)) {
             agentd_conf_error(cc, "paths", "'%s' %s", p, why);
             bad = 1;
-        }
-    }
-    for (size_t i = 0; i < cf->checks.n; i++) {
-        const struct health_check_conf *a = LIST_AT(cf->checks, struct health_check_conf, i);
-
-        for (size_t j = 0; j < i; j++) {
-            const struct health_check_conf *b = LIST_AT(cf->checks, struct health_check_conf, j);
-
-            if (a->name && b->name && strcmp(a->name, b->name) == 0) {
-                agentd_conf_error(cc, "checks", "check name '%s' is used twice", a->name);
-                bad = 1;
-            }
         }
     }
     return bad ? -EINVAL : 0;

@@ -877,6 +877,13 @@ def test_agentctl_health_shows_state_since_and_output(agentd_factory, listener):
 BAD_ROOT = """health:
   listen: ["localhost:80"]
   paths: [health, /livez]
+"""
+
+# Validation of the whole section runs only once its items are valid, so
+# duplicate names get a config of their own.
+BAD_DUP = """health:
+  listen: ["127.0.0.1:1"]
+  paths: [/health]
   checks:
     - name: both
       tcp: 127.0.0.1:1
@@ -884,11 +891,14 @@ BAD_ROOT = """health:
       file: /etc/hostname
 """
 
+EXPECT_DUP = [
+    r"agentd\.yaml:9:13: health\.checks\[1\]\.name: 'both' is already used by health\.checks\[0\]",
+]
+
 EXPECT_ROOT = [
     r"agentd\.yaml:4:11: health\.listen: 'localhost:80' is not a numeric ip:port",
     r"agentd\.yaml:5:10: health\.paths: 'health' must start with '/'",
     r"agentd\.yaml:5:10: health\.paths: '/livez' is a fixed endpoint",
-    r"agentd\.yaml:7:5: health\.checks: check name 'both' is used twice",
 ]
 
 BAD = """health:
@@ -928,8 +938,9 @@ EXPECT = [
 ]
 
 
-@pytest.mark.parametrize("text,expect", [(BAD, EXPECT), (BAD_ROOT, EXPECT_ROOT)],
-                         ids=["checks", "root"])
+@pytest.mark.parametrize("text,expect",
+                         [(BAD, EXPECT), (BAD_ROOT, EXPECT_ROOT), (BAD_DUP, EXPECT_DUP)],
+                         ids=["checks", "root", "duplicate"])
 def test_bad_check_definitions_name_positions(tmp_path, text, expect):
     from conftest import plugin_dir
     cfg = tmp_path / "agentd.yaml"
