@@ -1,0 +1,571 @@
+/* tunnel plugin: one tunnel's state machine.
+ *
+ *   connecting --every forward confirmed--> up
+ *   connecting/up --ssh exits--> down --> backoff --timer--> connecting
+ *
+ * ssh runs in its own process group with die_with_agentd, so neither a
+ * stop nor agentd's own death leaves an ssh behind. A tunnel is up only when
+ * ssh has reported every forward established (remote: the server's reply,
+ * local: the listening socket); ExitOnForwardFailure makes a refused
+ * forward end the attempt.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tunnel.h"
+
+#define KILL_GRACE_MS   2000u /* SIGTERM, then SIGKILL after this */
+#define BACKOFF_FLOOR   250u
+#define BACKOFF_INITIAL 1000u
+#define SETUP_SLACK_MS  10000u
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct agentd_plugin_ctx *ctx_of(const struct tunnel *t)
+{
+    return t->tp->ctx;
+}
+
+static uint64_t now_ms(const struct tunnel *t)
+{
+    return uv_now(agentd_loop(ctx_of(t)));
+}
+
+#define tlog(t, level, fmt, ...)                                                                   \
+    agentd_log_fields(ctx_of(t), (level), (t)->fields, "'%s': " fmt, (t)->conf->name, ##__VA_ARGS__)
+
+const char *tunnel_state_name(enum tunnel_state s)
+{
+    switch (s) {
+    case TUNNEL_IDLE:
+        return "idle";
+    case TUNNEL_CONNECTING:
+        return "connecting";
+    case TUNNEL_UP:
+        return "up";
+    case TUNNEL_DOWN:
+        return "down";
+    case TUNNEL_BACKOFF:
+        return "backoff";
+    case TUNNEL_STOPPING:
+        return "stopping";
+    case TUNNEL_STOPPED:
+        return "stopped";
+    }
+    return "unknown";
+}
+
+static unsigned keepalive_s(const struct tunnel_conf *c)
+{
+    return (unsigned)((c->keepalive ? c->keepalive->interval_ms : TUNNEL_DEFAULT_KEEPALIVE_MS) /
+                      1000u);
+}
+
+static unsigned keepalive_count(const struct tunnel_conf *c)
+{
+    return c->keepalive ? (unsigned)c->keepalive->count : TUNNEL_DEFAULT_KEEPALIVE_COUNT;
+}
+
+int tunnel_init(struct tunnel *t, struct tunnel_plugin *tp, const struct tunnel_conf *conf,
+                struct agentd_err *err)
+{
+    char *const *rspecs = conf->remote_forwards.items, *const *lspecs = conf->local_forwards.items;
+    const char *why = NULL;
+    int r;
+
+    memset(t, 0, sizeof(*t));
+    t->tp = tp;
+    t->conf = conf;
+    t->state = TUNNEL_IDLE;
+    if (tunnel_dest_parse(conf->destination, &t->dest, &why) < 0)
+        return agentd_err_set(err, "tunnel '%s': destination: %s", conf->name, why);
+    t->nremote = conf->remote_forwards.n;
+    t->nfwd = t->nremote + conf->local_forwards.n;
+    t->fwd = calloc(t->nfwd, sizeof(*t->fwd));
+    t->confirmed = calloc(t->nfwd, sizeof(*t->confirmed));
+    t->allocated = calloc(t->nfwd, sizeof(*t->allocated));
+    if (asprintf(&t->field, "TUNNEL=%s", conf->name) < 0)
+        t->field = NULL;
+    if (!t->fwd || !t->confirmed || !t->allocated || !t->field)
+        return -ENOMEM;
+    t->fields[0] = t->field;
+    for (size_t i = 0; i < t->nfwd; i++) {
+        bool remote = i < t->nremote;
+        const char *spec = remote ? rspecs[i] : lspecs[i - t->nremote];
+        if (tunnel_forward_parse(spec, remote, &t->fwd[i], &why) < 0)
+            return agentd_err_set(err, "tunnel '%s': forward '%s': %s", conf->name, spec, why);
+    }
+    struct tunnel_argv_in in = {
+        .ssh = "ssh",
+        .dest = &t->dest,
+        .remote = t->fwd,
+        .nremote = t->nremote,
+        .local = t->fwd + t->nremote,
+        .nlocal = t->nfwd - t->nremote,
+        .identity = conf->identity,
+        .known_hosts = conf->known_hosts,
+        .accept_new = conf->host_key_checking == TUNNEL_HOSTKEY_ACCEPT_NEW,
+        .keepalive_s = keepalive_s(conf),
+        .keepalive_count = keepalive_count(conf),
+        .connect_timeout_s = (unsigned)(conf->connect_timeout_ms / 1000u),
+        .extra = &conf->ssh_options,
+    };
+    r = tunnel_argv_build(&in, &t->argv);
+    if (r < 0)
+        return agentd_err_set(err, "tunnel '%s': cannot build the ssh command line: %s", conf->name,
+                              strerror(-r));
+    return 0;
+}
+
+void tunnel_clear(struct tunnel *t)
+{
+    tunnel_dest_clear(&t->dest);
+    for (size_t i = 0; t->fwd && i < t->nfwd; i++)
+        tunnel_forward_clear(&t->fwd[i]);
+    free(t->fwd);
+    free(t->confirmed);
+    free(t->allocated);
+    free(t->field);
+    tunnel_argv_free(t->argv);
+    memset(t, 0, sizeof(*t));
+}
+
+static void set_state(struct tunnel *t, enum tunnel_state s)
+{
+    if (t->state == s)
+        return;
+    t->state = s;
+    t->state_mono_ms = now_ms(t);
+    t->state_wall_ms = wall_ms();
+    tunnel_plugin_changed(t->tp);
+}
+
+static void on_kill_timer(uv_timer_t *h)
+{
+    struct tunnel *t = h->data;
+
+    if (t->child) {
+        tlog(t, AGENTD_LOG_WARNING, "ssh did not exit within %u ms of SIGTERM; killing it",
+             KILL_GRACE_MS);
+        agentd_child_kill(t->child, SIGKILL);
+    }
+}
+
+/* SIGTERM to ssh's process group, SIGKILL after the grace period. */
+static void kill_child(struct tunnel *t)
+{
+    if (!t->child)
+        return;
+    agentd_child_kill(t->child, SIGTERM);
+    uv_timer_start(&t->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct tunnel *t = h->data;
+
+    tunnel_plugin_release(t->tp);
+}
+
+static void note_error(struct tunnel *t, enum tunnel_err e, int prio, const char *msg, size_t len)
+{
+    if (e == TUNNEL_ERR_NONE || prio <= t->cur_prio)
+        return;
+    t->cur_err = e;
+    t->cur_prio = prio;
+    if (len >= sizeof(t->cur_msg))
+        len = sizeof(t->cur_msg) - 1;
+    memcpy(t->cur_msg, msg, len);
+    t->cur_msg[len] = '\0';
+}
+
+static bool all_confirmed(const struct tunnel *t)
+{
+    for (size_t i = 0; i < t->nfwd; i++)
+        if (!t->confirmed[i])
+            return false;
+    return true;
+}
+
+static void went_up(struct tunnel *t)
+{
+    uv_timer_stop(&t->timer);
+    t->up_mono_ms = now_ms(t);
+    t->cur_err = TUNNEL_ERR_NONE;
+    t->cur_prio = 0;
+    t->cur_msg[0] = '\0';
+    set_state(t, TUNNEL_UP);
+    tlog(t, AGENTD_LOG_NOTICE, "up: %zu forward%s established to %s@%s:%u (attempt %" PRIu64 ")",
+         t->nfwd, t->nfwd == 1 ? "" : "s", t->dest.user, t->dest.host, t->dest.port, t->attempts);
+    if (t->check)
+        agentd_health_set(t->check, AGENTD_HEALTH_PASS, "up: %zu forward%s to %s", t->nfwd,
+                          t->nfwd == 1 ? "" : "s", t->dest.host);
+}
+
+/* A remote forward's reply: match it by its text, else (another ssh version
+ * printing it differently) take the first unconfirmed one, as ssh sends the
+ * requests and the server answers them in order. */
+static void confirm_remote(struct tunnel *t, const char *arg, size_t len)
+{
+    char text[600];
+
+    for (size_t i = 0; i < t->nremote; i++) {
+        int n = tunnel_forward_remote_text(&t->fwd[i], text, sizeof(text));
+        if (!t->confirmed[i] && n >= 0 && (size_t)n == len && memcmp(text, arg, len) == 0) {
+            t->confirmed[i] = true;
+            return;
+        }
+    }
+    for (size_t i = 0; i < t->nremote; i++)
+        if (!t->confirmed[i]) {
+            t->confirmed[i] = true;
+            return;
+        }
+}
+
+/* "Allocated port N for remote forward to H:P": the port-0 forward to H:P. */
+static void note_allocated(struct tunnel *t, unsigned port, const char *arg, size_t len)
+{
+    char text[300];
+
+    for (size_t i = 0; i < t->nremote; i++) {
+        const struct tunnel_forward *f = &t->fwd[i];
+        int n = snprintf(text, sizeof(text), "%s:%u", f->host, f->hostport);
+        if (f->port == 0 && !t->allocated[i] && n > 0 && (size_t)n == len &&
+            memcmp(text, arg, len) == 0) {
+            t->allocated[i] = port;
+            tlog(t, AGENTD_LOG_INFO, "the server listens on port %u for %s", port, text);
+            return;
+        }
+    }
+}
+
+static void on_line(struct agentd_child *child, int stream, const char *line, size_t len, void *ud)
+{
+    struct tunnel *t = ud;
+    struct tunnel_line l;
+
+    (void)child;
+    (void)stream;
+    while (len > 0 && line[len - 1] == '\r')
+        len--;
+    tunnel_classify(line, len, &l);
+    if (l.debug || (len >= 8 && memcmp(line, "OpenSSH_", 8) == 0))
+        tlog(t, AGENTD_LOG_DEBUG, "ssh: %.*s", (int)len, line);
+    else
+        tlog(t, AGENTD_LOG_INFO, "ssh: %.*s", (int)len, line);
+    switch (l.kind) {
+    case TUNNEL_LINE_LOCAL_LISTEN:
+        for (size_t i = t->nremote; i < t->nfwd; i++)
+            if (t->fwd[i].port == l.port)
+                t->confirmed[i] = true;
+        break;
+    case TUNNEL_LINE_REMOTE_OK:
+        confirm_remote(t, l.arg, l.arg_len);
+        break;
+    case TUNNEL_LINE_ALLOCATED:
+        note_allocated(t, l.port, l.arg, l.arg_len);
+        break;
+    case TUNNEL_LINE_REMOTE_FAIL:
+    case TUNNEL_LINE_ERROR:
+        note_error(t, l.err, l.prio, line, len);
+        break;
+    case TUNNEL_LINE_OTHER:
+        break;
+    }
+    if (t->state == TUNNEL_CONNECTING && all_confirmed(t))
+        went_up(t);
+}
+
+static void connect_now(struct tunnel *t);
+
+static void on_timer(uv_timer_t *h)
+{
+    struct tunnel *t = h->data;
+
+    if (t->state == TUNNEL_BACKOFF) {
+        connect_now(t);
+    } else if (t->state == TUNNEL_CONNECTING && t->child) {
+        /* ssh is alive but has not confirmed every forward: a server that
+         * accepted the TCP connection and then went silent, for example. */
+        char msg[128];
+        int n = snprintf(msg, sizeof(msg), "forwards not confirmed within %" PRIu64 " s",
+                         (uint64_t)h->timeout / 1000u);
+        note_error(t, TUNNEL_ERR_TIMEOUT, 100, msg, n > 0 ? (size_t)n : 0);
+        set_state(t, TUNNEL_DOWN);
+        kill_child(t);
+    }
+}
+
+static void schedule(struct tunnel *t, bool permanent)
+{
+    uint64_t delay;
+
+    if (permanent) {
+        delay = tunnel_backoff_permanent(t->conf->backoff_permanent_ms, tunnel_rand(&t->tp->rng));
+    } else {
+        const struct tunnel_backoff b = {
+            .initial_ms = BACKOFF_INITIAL,
+            .max_ms = t->conf->backoff_max_ms,
+            .floor_ms = BACKOFF_FLOOR,
+        };
+        delay = tunnel_backoff_delay(&b, t->failures, tunnel_rand(&t->tp->rng));
+    }
+    t->failures++;
+    t->next_mono_ms = now_ms(t) + delay;
+    set_state(t, TUNNEL_BACKOFF);
+    uv_timer_start(&t->timer, on_timer, delay, 0);
+}
+
+static void on_exit_cb(struct agentd_child *child, int64_t exit_status, int term_signal, void *ud)
+{
+    struct tunnel *t = ud;
+    bool was_up = t->state == TUNNEL_UP, permanent;
+    enum tunnel_err e = t->cur_err;
+    char msg[sizeof(t->cur_msg)];
+    enum agentd_log_level level;
+
+    (void)child;
+    t->child = NULL;
+    uv_timer_stop(&t->kill_timer);
+    if (t->tp->stopping) {
+        tlog(t, AGENTD_LOG_INFO, "ssh ended (%s %d)", term_signal ? "signal" : "status",
+             term_signal ? term_signal : (int)exit_status);
+        set_state(t, TUNNEL_STOPPED);
+        uv_close((uv_handle_t *)&t->kill_timer, on_close);
+        t->timers_live = false;
+        tunnel_plugin_release(t->tp); /* the child */
+        return;
+    }
+    if (e == TUNNEL_ERR_NONE) {
+        e = TUNNEL_ERR_OTHER;
+        if (t->restart_now)
+            snprintf(msg, sizeof(msg), "restarted by agentctl");
+        else if (term_signal)
+            snprintf(msg, sizeof(msg), "ssh killed by signal %d", term_signal);
+        else
+            snprintf(msg, sizeof(msg), "ssh exited with status %" PRId64, exit_status);
+    } else {
+        memcpy(msg, t->cur_msg, sizeof(msg));
+    }
+    permanent = tunnel_err_permanent(e);
+    if (was_up && now_ms(t) - t->up_mono_ms >= t->conf->backoff_reset_ms)
+        t->failures = 0;
+    if (e == t->last_err && strstr(t->last_msg, msg) && !was_up)
+        t->last_repeats++;
+    else
+        t->last_repeats = 0;
+    t->last_err = e;
+    snprintf(t->last_msg, sizeof(t->last_msg), "%s: %s", tunnel_err_summary(e), msg);
+    t->last_wall_ms = wall_ms();
+    t->cur_err = TUNNEL_ERR_NONE;
+    t->cur_prio = 0;
+    set_state(t, TUNNEL_DOWN);
+    if (t->check)
+        agentd_health_set(t->check, AGENTD_HEALTH_FAIL, "%s%s", t->last_msg,
+                          permanent ? " (permanent)" : "");
+
+    if (t->restart_now) {
+        t->restart_now = false;
+        t->failures = 0;
+        tlog(t, AGENTD_LOG_NOTICE, "restarting on request");
+        connect_now(t);
+        return;
+    }
+    schedule(t, permanent);
+    /* One line per failure, but the same transient failure over and over
+     * during an outage is info, not a warning each time. */
+    level = permanent                          ? AGENTD_LOG_ERR
+            : (was_up || t->last_repeats == 0) ? AGENTD_LOG_WARNING
+                                               : AGENTD_LOG_INFO;
+    tlog(t, level, "%s: %s; %s in %" PRIu64 " ms%s", was_up ? "down" : "attempt failed",
+         t->last_msg, permanent ? "permanent error, retrying" : "retrying",
+         t->next_mono_ms - now_ms(t), permanent ? " (or on agentctl tunnel restart)" : "");
+}
+
+static void connect_now(struct tunnel *t)
+{
+    struct agentd_child_opts opts = {
+        .argv = (const char *const *)t->argv,
+        .env = NULL, /* a clean environment: no SSH_AUTH_SOCK, no proxy variables */
+        .new_process_group = true,
+        .die_with_agentd = true,
+        .max_line = 2048,
+        .on_line = on_line,
+        .on_exit = on_exit_cb,
+        .ud = t,
+    };
+    uint64_t setup_ms;
+    int r;
+
+    memset(t->confirmed, 0, t->nfwd * sizeof(*t->confirmed));
+    memset(t->allocated, 0, t->nfwd * sizeof(*t->allocated));
+    t->cur_err = TUNNEL_ERR_NONE;
+    t->cur_prio = 0;
+    t->cur_msg[0] = '\0';
+    if (t->attempts++ > 0)
+        t->restarts++;
+    r = agentd_child_spawn(ctx_of(t), &opts, &t->child);
+    if (r < 0) {
+        t->child = NULL;
+        t->last_err = TUNNEL_ERR_OTHER;
+        snprintf(t->last_msg, sizeof(t->last_msg), "cannot start ssh: %s", strerror(-r));
+        t->last_wall_ms = wall_ms();
+        tlog(t, AGENTD_LOG_ERR, "%s", t->last_msg);
+        if (t->check)
+            agentd_health_set(t->check, AGENTD_HEALTH_FAIL, "%s", t->last_msg);
+        schedule(t, false);
+        return;
+    }
+    tlog(t, AGENTD_LOG_DEBUG, "ssh started, pid %d", (int)agentd_child_pid(t->child));
+    set_state(t, TUNNEL_CONNECTING);
+    setup_ms = t->conf->connect_timeout_ms +
+               (uint64_t)keepalive_s(t->conf) * 1000u * keepalive_count(t->conf) + SETUP_SLACK_MS;
+    uv_timer_start(&t->timer, on_timer, setup_ms, 0);
+}
+
+void tunnel_start(struct tunnel *t)
+{
+    char name[128];
+    int r;
+
+    uv_timer_init(agentd_loop(ctx_of(t)), &t->timer);
+    uv_timer_init(agentd_loop(ctx_of(t)), &t->kill_timer);
+    t->timer.data = t;
+    t->kill_timer.data = t;
+    t->timers_live = true;
+    snprintf(name, sizeof(name), "tunnel:%s", t->conf->name);
+    r = agentd_health_register(ctx_of(t), name, t->conf->critical, &t->check);
+    if (r < 0) {
+        t->check = NULL;
+        tlog(t, AGENTD_LOG_WARNING, "cannot register health check '%s': %s", name, strerror(-r));
+    }
+    connect_now(t);
+}
+
+int tunnel_restart(struct tunnel *t)
+{
+    switch (t->state) {
+    case TUNNEL_CONNECTING:
+    case TUNNEL_UP:
+    case TUNNEL_DOWN:
+        if (!t->child)
+            return -EAGAIN;
+        t->restart_now = true;
+        uv_timer_stop(&t->timer);
+        set_state(t, TUNNEL_DOWN);
+        kill_child(t);
+        return 0;
+    case TUNNEL_BACKOFF:
+        uv_timer_stop(&t->timer);
+        t->failures = 0;
+        tlog(t, AGENTD_LOG_NOTICE, "restarting on request");
+        connect_now(t);
+        return 0;
+    case TUNNEL_IDLE:
+    case TUNNEL_STOPPING:
+    case TUNNEL_STOPPED:
+        break;
+    }
+    return -EBUSY;
+}
+
+void tunnel_stop(struct tunnel *t)
+{
+    if (!t->timers_live)
+        return;
+    if (t->check) {
+        agentd_health_unregister(t->check);
+        t->check = NULL;
+    }
+    /* Each timer counts until its close callback; a live child until its
+     * exit, which then closes the kill timer. */
+    t->tp->pending += 2;
+    uv_close((uv_handle_t *)&t->timer, on_close);
+    set_state(t, TUNNEL_STOPPING);
+    if (t->child) {
+        t->tp->pending++;
+        t->restart_now = false;
+        kill_child(t);
+        return;
+    }
+    uv_close((uv_handle_t *)&t->kill_timer, on_close);
+    t->timers_live = false;
+    set_state(t, TUNNEL_STOPPED);
+}
+
+static void iso_time(uint64_t ms, char *buf, size_t size)
+{
+    time_t s = (time_t)(ms / 1000u);
+    struct tm tm;
+
+    if (!gmtime_r(&s, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "%" PRIu64, ms);
+}
+
+json_t *tunnel_status_json(const struct tunnel *t)
+{
+    json_t *o = json_object(), *fw = json_array();
+    char since[40];
+    uint64_t now = t->state == TUNNEL_IDLE ? 0 : now_ms(t);
+
+    if (!o || !fw) {
+        json_decref(o);
+        json_decref(fw);
+        return NULL;
+    }
+    iso_time(t->state_wall_ms, since, sizeof(since));
+    json_object_set_new(o, "name", json_string(t->conf->name));
+    json_object_set_new(o, "destination", json_string(t->conf->destination));
+    json_object_set_new(o, "state", json_string(tunnel_state_name(t->state)));
+    json_object_set_new(o, "since", json_string(since));
+    json_object_set_new(o, "seconds_in_state",
+                        json_integer(now ? (json_int_t)((now - t->state_mono_ms) / 1000u) : 0));
+    json_object_set_new(o, "restarts", json_integer((json_int_t)t->restarts));
+    json_object_set_new(o, "attempts", json_integer((json_int_t)t->attempts));
+    json_object_set_new(o, "pid",
+                        t->child ? json_integer(agentd_child_pid(t->child)) : json_null());
+    if (t->state == TUNNEL_BACKOFF)
+        json_object_set_new(
+            o, "next_attempt_in_ms",
+            json_integer((json_int_t)(t->next_mono_ms > now ? t->next_mono_ms - now : 0)));
+    if (t->last_err != TUNNEL_ERR_NONE) {
+        char at[40];
+        iso_time(t->last_wall_ms, at, sizeof(at));
+        json_object_set_new(o, "last_error", json_string(t->last_msg));
+        json_object_set_new(o, "error_class", json_string(tunnel_err_name(t->last_err)));
+        json_object_set_new(o, "error_permanent", json_boolean(tunnel_err_permanent(t->last_err)));
+        json_object_set_new(o, "error_at", json_string(at));
+    } else {
+        json_object_set_new(o, "last_error", json_null());
+    }
+    for (size_t i = 0; i < t->nfwd; i++) {
+        bool remote = i < t->nremote;
+        const char *spec = remote ? ((char *const *)t->conf->remote_forwards.items)[i]
+                                  : ((char *const *)t->conf->local_forwards.items)[i - t->nremote];
+        json_t *f = json_object();
+        if (!f)
+            continue;
+        json_object_set_new(f, "type", json_string(remote ? "remote" : "local"));
+        json_object_set_new(f, "spec", json_string(spec));
+        json_object_set_new(f, "confirmed",
+                            json_boolean(t->confirmed[i] &&
+                                         (t->state == TUNNEL_UP || t->state == TUNNEL_CONNECTING)));
+        if (t->allocated[i])
+            json_object_set_new(f, "allocated_port", json_integer(t->allocated[i]));
+        json_array_append_new(fw, f);
+    }
+    json_object_set_new(o, "forwards", fw);
+    return o;
+}
