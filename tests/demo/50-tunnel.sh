@@ -47,4 +47,4 @@ tunnel:
     keepalive: { interval: 5s, count: 2 }
 CONF
 demo_hint "tunnel: curl http://127.0.0.1:$TUNNEL_PUBLIC_PORT/   (sshd :$TUNNEL_SSHD_PORT -> reverse tunnel -> web :$TUNNEL_WEB_PORT)"
-demo_hint "tunnel: $BUILD/agentd/agentctl/agentctl --socket $DEMO_DIR/control.sock tunnel status; kill the sshd ($DEMO_DIR/tunnel-sshd.log) to watch it reconnect"
+demo_hint "tunnel: $BUILD/agentd/agentctl/agentctl --socket $DEMO_DIR/control.sock tunnel status  (and: tunnel restart demo-web)"
