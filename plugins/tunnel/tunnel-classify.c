@@ -126,7 +126,9 @@ static void classify_debug(const char *s, size_t n, struct tunnel_line *r)
         r->arg = s + sizeof(fail) - 1;
         r->arg_len = n - (sizeof(fail) - 1);
         r->err = TUNNEL_ERR_FORWARD;
-        r->prio = 20;
+        /* Below the "Error: remote port forwarding failed for listen port N"
+         * that follows, which is what an operator knows from ssh. */
+        r->prio = 19;
     }
 }
 

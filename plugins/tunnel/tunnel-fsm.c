@@ -261,8 +261,10 @@ static void on_line(struct agentd_child *child, int stream, const char *line, si
     while (len > 0 && line[len - 1] == '\r')
         len--;
     tunnel_classify(line, len, &l);
+    /* Two formats: the host rate-limits per format string, and ssh -v's
+     * chatter must not use up the budget of the lines that matter. */
     if (l.debug || (len >= 8 && memcmp(line, "OpenSSH_", 8) == 0))
-        tlog(t, AGENTD_LOG_DEBUG, "ssh: %.*s", (int)len, line);
+        tlog(t, AGENTD_LOG_DEBUG, "ssh -v: %.*s", (int)len, line);
     else
         tlog(t, AGENTD_LOG_INFO, "ssh: %.*s", (int)len, line);
     switch (l.kind) {

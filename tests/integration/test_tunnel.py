@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, run_agentd, wait_for
+from conftest import free_port, plugin_dir, run_agentd, wait_for
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
@@ -273,7 +273,7 @@ def test_forwards_carry_traffic(agentd_factory, sshd, backend):
     assert fetch(lport) == backend.token
     health = d.ctl("health")
     assert "tunnel:web" in str(health)
-    d.wait_log(r"TUNNEL=web|'web': up")
+    d.wait_log(r"tunnel: 'web': up: 2 forwards established")
     assert len(ssh_pids(sshd)) == 1
     assert d.stop() == 0
 
@@ -385,7 +385,9 @@ def test_missing_identity_refused(agentd_factory, sshd, tmp_path):
     d.start()
     st = wait_for(lambda: (lambda s: s if s.get("error_class") else None)(status(d, "nokey")), 20,
                   interval=0.1, what="an error in status")
-    assert st["error_class"] == "identity" and "not accessible" in st["last_error"], st
+    assert st["error_class"] == "identity", st
+    assert "does-not-exist: No such file or directory" in st["last_error"], st
+    assert st["error_permanent"] is True
     assert d.stop() == 0
 
 
@@ -484,6 +486,12 @@ def test_sigkill_during_backoff_leaves_no_ssh(agentd_factory, sshd, tmp_path):
     wait_for(lambda: not ssh_pids(sshd), 5, what="no ssh left")
 
 
+def check_config_file(tmp_path, body):
+    cfg = tmp_path / "agentd.yaml"
+    cfg.write_text("agentd:\n  plugin_dir: %s\n%s" % (plugin_dir(tmp_path), body))
+    return cfg
+
+
 @pytest.mark.parametrize("body,expect", [
     ("""tunnel:
   - name: nokh
@@ -529,8 +537,7 @@ def test_sigkill_during_backoff_leaves_no_ssh(agentd_factory, sshd, tmp_path):
 """, "whole seconds"),
 ])
 def test_config_errors(tmp_path, body, expect):
-    cfg = tmp_path / "agentd.yaml"
-    cfg.write_text(body)
+    cfg = check_config_file(tmp_path, body)
     r = run_agentd("-c", str(cfg), "--check-config")
     assert r.returncode == 78, r
     out = r.stdout + r.stderr
@@ -540,8 +547,7 @@ def test_config_errors(tmp_path, body, expect):
 
 
 def test_config_ok(tmp_path):
-    cfg = tmp_path / "agentd.yaml"
-    cfg.write_text("""tunnel:
+    cfg = check_config_file(tmp_path, """tunnel:
   - name: chartio
     destination: tunnel15240@connect.chartio.com
     remote_forwards: ["15240:127.0.0.1:3306"]
