@@ -253,6 +253,13 @@ def wait_state(d, name, states, timeout=20):
                              % (name, states, last.get("s"), d.log()[-6000:]))
 
 
+def health_check(d, name):
+    for c in d.ctl("health")["checks"]:
+        if c["name"] == name:
+            return c
+    raise AssertionError("no health check %s" % name)
+
+
 def ssh_pids(sshd):
     """Our ssh clients: the only processes naming this test's known_hosts."""
     return [p for p in procs_with(str(sshd.known_hosts)) if p not in sshd.sessions()]
@@ -271,8 +278,9 @@ def test_forwards_carry_traffic(agentd_factory, sshd, backend):
     # Through sshd's listener back to the backend, and through ssh's own.
     assert fetch(rport) == backend.token
     assert fetch(lport) == backend.token
-    health = d.ctl("health")
-    assert "tunnel:web" in str(health)
+    check = health_check(d, "tunnel:web")
+    assert check["status"] == "pass" and check["critical"] is False, check
+    assert check["plugin"] == "tunnel"
     d.wait_log(r"tunnel: 'web': up: 2 forwards established")
     assert len(ssh_pids(sshd)) == 1
     assert d.stop() == 0
@@ -293,6 +301,10 @@ def test_server_down_and_back(agentd_factory, sshd, backend):
     assert time.monotonic() - t0 <= 2 + 3
     assert not carries(rport, backend.token)
     assert st["last_error"], st
+    assert st["error_permanent"] is False
+    # Non-critical: the check fails, the overall status only warns.
+    assert health_check(d, "tunnel:db")["status"] == "fail"
+    assert d.ctl("health")["status"] == "warn"
 
     time.sleep(3)  # an outage of a few seconds, with attempts failing meanwhile
     restarted = time.monotonic()
@@ -301,6 +313,7 @@ def test_server_down_and_back(agentd_factory, sshd, backend):
     restore = time.monotonic() - restarted
     assert st["restarts"] >= 1
     wait_for(lambda: carries(rport, backend.token), 10, what="traffic through the restored tunnel")
+    assert health_check(d, "tunnel:db")["status"] == "pass"
     print("restored %.2fs after sshd came back" % restore)
     assert d.stop() == 0
 
@@ -346,7 +359,7 @@ def test_wrong_host_key_refused(agentd_factory, sshd, tmp_path):
     kh.write_text("[127.0.0.1]:%d %s\n" % (sshd.port, " ".join((tmp_path / "other_key.pub").read_text().split()[:2])))
     rport = free_port()
     d = agentd_factory("tunnel:\n" + tunnel_yaml("pinned", sshd, remote=["127.0.0.1:%d:127.0.0.1:9" % rport],
-                                                 known_hosts=kh))
+                                                 known_hosts=kh, extra="    critical: true\n"))
     d.start()
     st = wait_for(lambda: (lambda s: s if s.get("error_class") else None)(status(d, "pinned")), 20,
                   interval=0.1, what="an error in status")
@@ -361,6 +374,11 @@ def test_wrong_host_key_refused(agentd_factory, sshd, tmp_path):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", rport), timeout=1).close()
     d.wait_log(r"host key verification failed")
+    # critical: true makes the tunnel's failure fail the overall health.
+    check = health_check(d, "tunnel:pinned")
+    assert check["status"] == "fail" and check["critical"] is True
+    assert "host key verification failed" in check["output"]
+    assert d.ctl("health")["status"] == "fail"
     assert d.stop() == 0
 
 
@@ -450,6 +468,17 @@ def test_accept_new_records_key(agentd_factory, sshd, backend, tmp_path):
     d.start()
     wait_state(d, "tofu", "up")
     assert "[127.0.0.1]:%d" % sshd.port in kh.read_text()
+    assert d.stop() == 0
+
+
+def test_duplicate_names_fail_the_plugin(agentd_factory, sshd):
+    d = agentd_factory("tunnel:\n" + tunnel_yaml("same", sshd, remote=["0:127.0.0.1:9"])
+                       + tunnel_yaml("same", sshd, remote=["0:127.0.0.1:10"]))
+    d.start()
+    p = [p for p in d.ctl("plugins") if p["name"] == "tunnel"][0]
+    assert p["state"] == "failed", p
+    assert "name 'same' is already used by tunnel[0]" in p["error"], p
+    assert not ssh_pids(sshd)
     assert d.stop() == 0
 
 

@@ -8,9 +8,12 @@ killed (listener and sessions), kept down, and started again; the restore
 time is from sshd's return until an HTTP GET through each tunnel's remote
 port succeeds (polled every 20 ms). Connection attempts during the outage
 come from agentd's status (attempts) and autossh's log ("starting ssh").
+Before each outage both tunnels must have been up for --settle seconds, so
+every run starts from a steady state (agentd resets its backoff after 30 s
+up; back-to-back outages would measure a flapping server instead).
 
     AGENTD_BUILD_DIR=/tmp/build-tunnel /usr/bin/python3 tests/bench/tunnel/bench.py \
-        [--outages 1,5,30] [--repeat 3] [--long 120]
+        [--outages 1,5,30] [--repeat 3] [--long 120] [--settle 35]
 
 Prints one line per run and a table of medians.
 """
@@ -18,6 +21,7 @@ import argparse
 import os
 import pathlib
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,10 +72,12 @@ def agentd_attempts(d):
     return d.ctl("tunnel", "status")["tunnels"][0]["attempts"]
 
 
-def one_outage(sshd, d, autossh, backend, ports, seconds):
+def one_outage(sshd, d, autossh, backend, ports, seconds, settle):
     a_port, s_port = ports
-    wait_for(lambda: carries(a_port, backend.token) and carries(s_port, backend.token), 60,
+    wait_for(lambda: carries(a_port, backend.token) and carries(s_port, backend.token), 900,
              what="both tunnels up before the outage")
+    time.sleep(settle)
+    assert carries(a_port, backend.token) and carries(s_port, backend.token)
     a0, s0 = agentd_attempts(d), autossh.starts()
     sshd.kill()
     time.sleep(seconds)
@@ -94,10 +100,13 @@ def main():
     ap.add_argument("--outages", default="1,5,30")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--long", type=int, default=120, help="one extra outage of this length (0: none)")
+    ap.add_argument("--settle", type=float, default=35, help="seconds up before each outage")
     args = ap.parse_args()
     if not shutil.which("autossh"):
         sys.exit("autossh is not installed (apt-get install autossh)")
 
+    # SIGTERM unwinds through the finally below, so nothing is left running.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     tmp = tempfile.mkdtemp(prefix="agentd-bench-tunnel.")
     sshd = Sshd(pathlib.Path(tmp) / "sshd").start()
     backend = Backend()
@@ -121,7 +130,7 @@ def main():
         if args.long:
             plan.append(args.long)
         for secs in plan:
-            r = one_outage(sshd, d, autossh, backend, (a_port, s_port), secs)
+            r = one_outage(sshd, d, autossh, backend, (a_port, s_port), secs, args.settle)
             results.setdefault(secs, []).append(r)
             print("outage %4ds: restore agentd %s s, autossh %s s; attempts during outage agentd %d, autossh %d"
                   % (secs, fmt(r["agentd"]), fmt(r["autossh"]), r["agentd_attempts"], r["autossh_attempts"]),
