@@ -43,7 +43,7 @@ static uint64_t now_ms(const struct tunnel *t)
 }
 
 #define tlog(t, level, fmt, ...)                                                                   \
-    agentd_log_fields(ctx_of(t), (level), (t)->fields, "'%s': " fmt, (t)->conf->name, ##__VA_ARGS__)
+    agentd_log_fields(ctx_of(t), (level), (t)->fields, "'%s': " fmt, (t)->name, ##__VA_ARGS__)
 
 const char *tunnel_state_name(enum tunnel_state s)
 {
@@ -97,7 +97,8 @@ int tunnel_init(struct tunnel *t, struct tunnel_plugin *tp, const struct tunnel_
     t->allocated = calloc(t->nfwd, sizeof(*t->allocated));
     if (asprintf(&t->field, "TUNNEL=%s", conf->name) < 0)
         t->field = NULL;
-    if (!t->fwd || !t->confirmed || !t->allocated || !t->field)
+    t->name = strdup(conf->name);
+    if (!t->fwd || !t->confirmed || !t->allocated || !t->field || !t->name)
         return -ENOMEM;
     t->fields[0] = t->field;
     for (size_t i = 0; i < t->nfwd; i++) {
@@ -137,6 +138,7 @@ void tunnel_clear(struct tunnel *t)
     free(t->confirmed);
     free(t->allocated);
     free(t->field);
+    free(t->name);
     tunnel_argv_free(t->argv);
     memset(t, 0, sizeof(*t));
 }
@@ -171,11 +173,17 @@ static void kill_child(struct tunnel *t)
     uv_timer_start(&t->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
 }
 
+/* One of the tunnel's timers or its child is gone after tunnel_stop();
+ * the last one hands the tunnel back to the plugin. */
+static void release(struct tunnel *t)
+{
+    if (--t->pending == 0)
+        tunnel_plugin_closed(t->tp, t);
+}
+
 static void on_close(uv_handle_t *h)
 {
-    struct tunnel *t = h->data;
-
-    tunnel_plugin_release(t->tp);
+    release(h->data);
 }
 
 static void note_error(struct tunnel *t, enum tunnel_err e, int prio, const char *msg, size_t len)
@@ -261,9 +269,10 @@ static void on_line(struct agentd_child *child, int stream, const char *line, si
     while (len > 0 && line[len - 1] == '\r')
         len--;
     tunnel_classify(line, len, &l);
-    /* Two formats: the host rate-limits per format string, and ssh -v's
-     * chatter must not use up the budget of the lines that matter. */
-    if (l.debug || (len >= 8 && memcmp(line, "OpenSSH_", 8) == 0))
+    /* Errors and progress at info, banners and -v chatter at debug. Two
+     * formats: the host rate-limits per format string, and the chatter must
+     * not use up the budget of the lines that matter. */
+    if (l.debug || l.kind == TUNNEL_LINE_OTHER)
         tlog(t, AGENTD_LOG_DEBUG, "ssh -v: %.*s", (int)len, line);
     else
         tlog(t, AGENTD_LOG_INFO, "ssh: %.*s", (int)len, line);
@@ -341,13 +350,13 @@ static void on_exit_cb(struct agentd_child *child, int64_t exit_status, int term
     (void)child;
     t->child = NULL;
     uv_timer_stop(&t->kill_timer);
-    if (t->tp->stopping) {
+    if (t->state == TUNNEL_STOPPING) {
         tlog(t, AGENTD_LOG_INFO, "ssh ended (%s %d)", term_signal ? "signal" : "status",
              term_signal ? term_signal : (int)exit_status);
         set_state(t, TUNNEL_STOPPED);
         uv_close((uv_handle_t *)&t->kill_timer, on_close);
         t->timers_live = false;
-        tunnel_plugin_release(t->tp); /* the child */
+        release(t); /* the child */
         return;
     }
     if (e == TUNNEL_ERR_NONE) {
@@ -447,7 +456,7 @@ void tunnel_start(struct tunnel *t)
     t->timer.data = t;
     t->kill_timer.data = t;
     t->timers_live = true;
-    snprintf(name, sizeof(name), "tunnel:%s", t->conf->name);
+    snprintf(name, sizeof(name), "tunnel:%s", t->name);
     r = agentd_health_register(ctx_of(t), name, t->conf->critical, &t->check);
     if (r < 0) {
         t->check = NULL;
@@ -485,19 +494,22 @@ int tunnel_restart(struct tunnel *t)
 
 void tunnel_stop(struct tunnel *t)
 {
-    if (!t->timers_live)
+    if (!t->timers_live) {
+        set_state(t, TUNNEL_STOPPED);
+        tunnel_plugin_closed(t->tp, t);
         return;
+    }
     if (t->check) {
         agentd_health_unregister(t->check);
         t->check = NULL;
     }
-    /* Each timer counts until its close callback; a live child until its
+    /* Each timer counts until its close callback, a live child until its
      * exit, which then closes the kill timer. */
-    t->tp->pending += 2;
+    t->pending = 2;
     uv_close((uv_handle_t *)&t->timer, on_close);
     set_state(t, TUNNEL_STOPPING);
     if (t->child) {
-        t->tp->pending++;
+        t->pending++;
         t->restart_now = false;
         kill_child(t);
         return;
@@ -505,6 +517,35 @@ void tunnel_stop(struct tunnel *t)
     uv_close((uv_handle_t *)&t->kill_timer, on_close);
     t->timers_live = false;
     set_state(t, TUNNEL_STOPPED);
+}
+
+bool tunnel_conf_same(const struct tunnel_conf *a, const struct tunnel_conf *b)
+{
+    const struct agentd_list *la[2] = {&a->remote_forwards, &a->local_forwards};
+    const struct agentd_list *lb[2] = {&b->remote_forwards, &b->local_forwards};
+
+    if (strcmp(a->name, b->name) != 0 || strcmp(a->destination, b->destination) != 0 ||
+        strcmp(a->identity, b->identity) != 0 || !a->known_hosts != !b->known_hosts ||
+        (a->known_hosts && strcmp(a->known_hosts, b->known_hosts) != 0) ||
+        a->host_key_checking != b->host_key_checking || keepalive_s(a) != keepalive_s(b) ||
+        keepalive_count(a) != keepalive_count(b) ||
+        a->connect_timeout_ms != b->connect_timeout_ms || a->critical != b->critical ||
+        a->backoff_max_ms != b->backoff_max_ms ||
+        a->backoff_permanent_ms != b->backoff_permanent_ms ||
+        a->backoff_reset_ms != b->backoff_reset_ms || a->ssh_options.n != b->ssh_options.n)
+        return false;
+    for (size_t k = 0; k < 2; k++) {
+        if (la[k]->n != lb[k]->n)
+            return false;
+        for (size_t i = 0; i < la[k]->n; i++)
+            if (strcmp(((char *const *)la[k]->items)[i], ((char *const *)lb[k]->items)[i]) != 0)
+                return false;
+    }
+    for (size_t i = 0; i < a->ssh_options.n; i++)
+        if (strcmp(a->ssh_options.keys[i], b->ssh_options.keys[i]) != 0 ||
+            strcmp(a->ssh_options.values[i], b->ssh_options.values[i]) != 0)
+            return false;
+    return true;
 }
 
 static void iso_time(uint64_t ms, char *buf, size_t size)
@@ -528,7 +569,7 @@ json_t *tunnel_status_json(const struct tunnel *t)
         return NULL;
     }
     iso_time(t->state_wall_ms, since, sizeof(since));
-    json_object_set_new(o, "name", json_string(t->conf->name));
+    json_object_set_new(o, "name", json_string(t->name));
     json_object_set_new(o, "destination", json_string(t->conf->destination));
     json_object_set_new(o, "state", json_string(tunnel_state_name(t->state)));
     json_object_set_new(o, "since", json_string(since));

@@ -16,14 +16,48 @@ static struct tunnel_plugin *tp_of(struct agentd_plugin_ctx *ctx)
     return agentd_plugin_get_data(ctx);
 }
 
-static void plugin_free(struct tunnel_plugin *tp)
+static void tunnels_free(struct tunnel **t, size_t n)
 {
-    if (!tp)
-        return;
-    for (size_t i = 0; i < tp->n; i++)
-        tunnel_clear(&tp->t[i]);
-    free(tp->t);
-    free(tp);
+    for (size_t i = 0; t && i < n; i++)
+        if (t[i]) {
+            tunnel_clear(t[i]);
+            free(t[i]);
+        }
+    free(t);
+}
+
+/* Names are per tunnel in the schema; uniqueness spans the list (and the
+ * conf.d files), so it is checked here. */
+static int check_names(const struct tunnel_conf *confs, size_t n, struct agentd_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(confs[i].name, confs[j].name) == 0)
+                return agentd_err_set(err, "tunnel[%zu]: name '%s' is already used by tunnel[%zu]",
+                                      i, confs[i].name, j);
+    return 0;
+}
+
+/* A new tunnel for confs[i], or NULL with err set. */
+static struct tunnel *tunnel_new(struct tunnel_plugin *tp, const struct tunnel_conf *conf,
+                                 struct agentd_err *err)
+{
+    struct tunnel *t = calloc(1, sizeof(*t));
+    int r;
+
+    if (!t) {
+        agentd_err_set(err, "out of memory");
+        return NULL;
+    }
+    r = tunnel_init(t, tp, conf, err);
+    if (r < 0) {
+        if (r == -ENOMEM)
+            agentd_err_set(err, "out of memory");
+        tunnel_clear(t);
+        free(t);
+        return NULL;
+    }
+    return t;
 }
 
 static int tunnel_configure(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err)
@@ -32,32 +66,22 @@ static int tunnel_configure(struct agentd_plugin_ctx *ctx, const void *conf, str
     const struct tunnel_conf *confs = list ? list->items : NULL;
     size_t n = list ? list->n : 0;
     struct tunnel_plugin *tp = calloc(1, sizeof(*tp));
-    int r = 0;
+    int r;
 
     if (!tp)
         return -ENOMEM;
     tp->ctx = ctx;
-    if (n && !(tp->t = calloc(n, sizeof(*tp->t)))) {
-        free(tp);
-        return -ENOMEM;
-    }
-    /* Names are per tunnel in the schema; uniqueness spans the list (and
-     * conf.d files), so it is checked here. */
-    for (size_t i = 0; i < n && r == 0; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(confs[i].name, confs[j].name) == 0) {
-                r = agentd_err_set(err, "tunnel[%zu]: name '%s' is already used by tunnel[%zu]", i,
-                                   confs[i].name, j);
-                break;
-            }
+    r = check_names(confs, n, err);
+    if (r == 0 && n && !(tp->t = calloc(n, sizeof(*tp->t))))
+        r = -ENOMEM;
     for (size_t i = 0; i < n && r == 0; i++) {
         tp->n = i + 1;
-        r = tunnel_init(&tp->t[i], tp, &confs[i], err);
-        if (r == -ENOMEM)
-            agentd_err_set(err, "out of memory");
+        if (!(tp->t[i] = tunnel_new(tp, &confs[i], err)))
+            r = -EINVAL;
     }
     if (r < 0) {
-        plugin_free(tp);
+        tunnels_free(tp->t, tp->n);
+        free(tp);
         return r;
     }
     if (getrandom(&tp->rng, sizeof(tp->rng), GRND_NONBLOCK) != sizeof(tp->rng))
@@ -71,8 +95,8 @@ static int tunnel_configure(struct agentd_plugin_ctx *ctx, const void *conf, str
 static struct tunnel *find(struct tunnel_plugin *tp, const char *name)
 {
     for (size_t i = 0; i < tp->n; i++)
-        if (strcmp(tp->t[i].conf->name, name) == 0)
-            return &tp->t[i];
+        if (strcmp(tp->t[i]->name, name) == 0)
+            return tp->t[i];
     return NULL;
 }
 
@@ -81,7 +105,7 @@ static json_t *status_array(struct tunnel_plugin *tp)
     json_t *a = json_array();
 
     for (size_t i = 0; a && i < tp->n; i++) {
-        json_t *o = tunnel_status_json(&tp->t[i]);
+        json_t *o = tunnel_status_json(tp->t[i]);
         if (o)
             json_array_append_new(a, o);
     }
@@ -151,7 +175,7 @@ void tunnel_plugin_changed(struct tunnel_plugin *tp)
     if (tp->stopping)
         return;
     for (size_t i = 0; i < tp->n; i++)
-        up += tp->t[i].state == TUNNEL_UP;
+        up += tp->t[i]->state == TUNNEL_UP;
     agentd_plugin_report(tp->ctx, up < tp->n, "%zu of %zu tunnel%s up", up, tp->n,
                          tp->n == 1 ? "" : "s");
 }
@@ -169,12 +193,12 @@ static int tunnel_start_cb(struct agentd_plugin_ctx *ctx, struct agentd_err *err
     if (r < 0)
         return agentd_err_set(err, "cannot register control commands: %s", strerror(-r));
     for (size_t i = 0; i < tp->n; i++)
-        tunnel_start(&tp->t[i]);
+        tunnel_start(tp->t[i]);
     tunnel_plugin_changed(tp);
     return 0;
 }
 
-void tunnel_plugin_release(struct tunnel_plugin *tp)
+static void stop_progress(struct tunnel_plugin *tp)
 {
     if (tp->pending > 0)
         tp->pending--;
@@ -185,18 +209,92 @@ void tunnel_plugin_release(struct tunnel_plugin *tp)
     }
 }
 
+void tunnel_plugin_closed(struct tunnel_plugin *tp, struct tunnel *t)
+{
+    if (t->retired) {
+        tunnel_clear(t);
+        free(t);
+        tp->retiring--;
+        if (!tp->stopping)
+            return;
+    }
+    stop_progress(tp);
+}
+
 static void tunnel_stop_cb(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
 {
     struct tunnel_plugin *tp = tp_of(ctx);
 
     tp->stopping = true;
     tp->done = done;
-    /* Held until every tunnel has been asked to stop, so that done() cannot
-     * run in the middle of the loop. */
-    tp->pending++;
+    /* One count per tunnel, including those a reload is still stopping
+     * (they use tp), plus one held until every tunnel has been asked to
+     * stop, so that done() cannot run in the middle of the loop. */
+    tp->pending = tp->n + tp->retiring + 1;
     for (size_t i = 0; i < tp->n; i++)
-        tunnel_stop(&tp->t[i]);
-    tunnel_plugin_release(tp);
+        tunnel_stop(tp->t[i]);
+    stop_progress(tp);
+}
+
+/* Keeps every tunnel whose config is unchanged running (its session is not
+ * touched), stops the removed and changed ones, and starts the new ones. */
+static int tunnel_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err)
+{
+    struct tunnel_plugin *tp = tp_of(ctx);
+    const struct agentd_list *list = conf;
+    const struct tunnel_conf *confs = list ? list->items : NULL;
+    size_t n = list ? list->n : 0, kept = 0;
+    struct tunnel **now = NULL, **old = tp->t;
+    size_t nold = tp->n;
+    int r;
+
+    r = check_names(confs, n, err);
+    if (r < 0)
+        return r;
+    if (n && !(now = calloc(n, sizeof(*now))))
+        return -ENOMEM;
+    /* Everything that can fail happens before the running set changes. */
+    for (size_t i = 0; i < n; i++) {
+        struct tunnel *same = NULL;
+        for (size_t j = 0; j < nold && !same; j++)
+            if (old[j] && tunnel_conf_same(old[j]->conf, &confs[i]))
+                same = old[j];
+        if (same)
+            continue;
+        if (!(now[i] = tunnel_new(tp, &confs[i], err))) {
+            tunnels_free(now, n);
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (now[i])
+            continue;
+        for (size_t j = 0; j < nold; j++)
+            if (old[j] && tunnel_conf_same(old[j]->conf, &confs[i])) {
+                now[i] = old[j];
+                now[i]->conf = &confs[i];
+                old[j] = NULL;
+                kept++;
+                break;
+            }
+    }
+    tp->t = now;
+    tp->n = n;
+    for (size_t j = 0; j < nold; j++)
+        if (old[j]) {
+            agentd_info(ctx, "'%s': removed or changed: stopping it", old[j]->name);
+            old[j]->retired = true;
+            tp->retiring++;
+            tunnel_stop(old[j]);
+        }
+    free(old);
+    for (size_t i = 0; i < n; i++)
+        if (now[i]->state == TUNNEL_IDLE)
+            tunnel_start(now[i]);
+    agentd_info(ctx, "reloaded: %zu tunnel%s kept running, %zu started", kept, kept == 1 ? "" : "s",
+                n - kept);
+    tunnel_plugin_changed(tp);
+    return 0;
 }
 
 static void tunnel_status_cb(struct agentd_plugin_ctx *ctx, json_t *out)
@@ -210,7 +308,12 @@ static void tunnel_status_cb(struct agentd_plugin_ctx *ctx, json_t *out)
 
 static void tunnel_destroy(struct agentd_plugin_ctx *ctx)
 {
-    plugin_free(tp_of(ctx));
+    struct tunnel_plugin *tp = tp_of(ctx);
+
+    if (tp) {
+        tunnels_free(tp->t, tp->n);
+        free(tp);
+    }
     agentd_plugin_set_data(ctx, NULL);
 }
 
@@ -223,7 +326,7 @@ AGENTD_EXPORT const struct agentd_plugin agentd_plugin = {
     .configure = tunnel_configure,
     .start = tunnel_start_cb,
     .stop = tunnel_stop_cb,
-    .reload = NULL,
+    .reload = tunnel_reload,
     .status = tunnel_status_cb,
     .destroy = tunnel_destroy,
 };

@@ -191,7 +191,8 @@ struct tunnel_plugin;
 
 struct tunnel {
     struct tunnel_plugin *tp;
-    const struct tunnel_conf *conf;
+    const struct tunnel_conf *conf; /* re-pointed by a reload that keeps the tunnel */
+    char *name;                     /* a copy: a retired tunnel outlives its conf */
     struct tunnel_dest dest;
     struct tunnel_forward *fwd; /* the remote forwards, then the local ones */
     size_t nremote, nfwd;
@@ -211,6 +212,8 @@ struct tunnel {
     uv_timer_t kill_timer; /* SIGKILL after the grace period */
     bool timers_live;
     struct agentd_health_check *check;
+    size_t pending; /* after tunnel_stop: open timers and the live child */
+    bool retired;   /* removed by a reload: freed once closed */
 
     /* The most specific error of the current attempt. */
     enum tunnel_err cur_err;
@@ -225,11 +228,12 @@ struct tunnel {
 
 struct tunnel_plugin {
     struct agentd_plugin_ctx *ctx;
-    struct tunnel *t;
+    struct tunnel **t; /* each allocated on its own: a reload moves them */
     size_t n;
     uint64_t rng;
     bool stopping;
-    size_t pending; /* open timers and live children during stop */
+    size_t pending;  /* tunnels still closing during stop */
+    size_t retiring; /* tunnels removed by a reload, still closing */
     agentd_stop_done_fn done;
 };
 
@@ -239,15 +243,18 @@ int tunnel_init(struct tunnel *t, struct tunnel_plugin *tp, const struct tunnel_
 void tunnel_clear(struct tunnel *t);
 /* Initialises the timers, registers the health check, starts ssh. */
 void tunnel_start(struct tunnel *t);
-/* Terminates ssh and closes the handles; each one counts in tp->pending and
- * tunnel_plugin_release() is called as each goes away. */
+/* Terminates ssh (SIGTERM to its group, SIGKILL after a grace period) and
+ * closes the handles; tunnel_plugin_closed() is called once all are gone
+ * (possibly before this returns). */
 void tunnel_stop(struct tunnel *t);
+/* Whether two configs describe the same tunnel (a reload keeps it running). */
+bool tunnel_conf_same(const struct tunnel_conf *a, const struct tunnel_conf *b);
 /* agentctl tunnel restart: a fresh attempt now, with the backoff reset. */
 int tunnel_restart(struct tunnel *t);
 json_t *tunnel_status_json(const struct tunnel *t);
 const char *tunnel_state_name(enum tunnel_state s);
-/* In tunnel.c: one pending handle or child of a stopping plugin is gone. */
-void tunnel_plugin_release(struct tunnel_plugin *tp);
+/* In tunnel.c: a stopped tunnel has closed everything. */
+void tunnel_plugin_closed(struct tunnel_plugin *tp, struct tunnel *t);
 /* In tunnel.c: the plugin summary changed (a tunnel went up or down). */
 void tunnel_plugin_changed(struct tunnel_plugin *tp);
 

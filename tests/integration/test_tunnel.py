@@ -450,6 +450,37 @@ def test_restart_verb(agentd_factory, sshd, backend):
     assert d.stop() == 0
 
 
+def test_reload_keeps_unchanged_tunnels(agentd_factory, sshd, backend):
+    pa, pb, pc = free_port(), free_port(), free_port()
+
+    def body(*names):
+        ports = {"a": pa, "b": pb, "c": pc}
+        return "tunnel:\n" + "".join(tunnel_yaml(n, sshd, remote=["127.0.0.1:%d:127.0.0.1:%d" % (ports[n], backend.port)])
+                                     for n in names)
+    d = agentd_factory(body("a", "b"))
+    d.start()
+    wait_state(d, "a", "up")
+    wait_state(d, "b", "up")
+    pid_a = status(d, "a")["pid"]
+    pid_b = status(d, "b")["pid"]
+    d.write_config(body("a", "c"))
+    d.ctl("reload")
+    wait_state(d, "c", "up")
+    st = status(d, "a")
+    # a's session was not touched; b is gone with its ssh; c is new.
+    assert st["pid"] == pid_a and st["state"] == "up" and st["restarts"] == 0, st
+    assert [t["name"] for t in d.ctl("tunnel", "status")["tunnels"]] == ["a", "c"]
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid_b) or
+             pathlib.Path("/proc/%d/stat" % pid_b).read_text().rsplit(")", 1)[1].split()[0] == "Z",
+             10, what="b's ssh gone")
+    assert carries(pa, backend.token) and carries(pc, backend.token)
+    assert not carries(pb, backend.token)
+    names = [c["name"] for c in d.ctl("health")["checks"]]
+    assert "tunnel:a" in names and "tunnel:c" in names and "tunnel:b" not in names
+    assert len(ssh_pids(sshd)) == 2
+    assert d.stop() == 0
+
+
 def test_server_allocated_port(agentd_factory, sshd, backend):
     d = agentd_factory("tunnel:\n" + tunnel_yaml("alloc", sshd, remote=["0:127.0.0.1:%d" % backend.port]))
     d.start()

@@ -8,12 +8,15 @@ killed (listener and sessions), kept down, and started again; the restore
 time is from sshd's return until an HTTP GET through each tunnel's remote
 port succeeds (polled every 20 ms). Connection attempts during the outage
 come from agentd's status (attempts) and autossh's log ("starting ssh").
-Before each outage both tunnels must have been up for --settle seconds, so
-every run starts from a steady state (agentd resets its backoff after 30 s
-up; back-to-back outages would measure a flapping server instead).
+Each run starts a fresh agentd and a fresh autossh (--mode fresh, the
+default), waits until both carry traffic and --settle seconds more, and
+then causes one outage: every run starts from a steady state. With --mode
+sequence one agentd and one autossh live through all the outages back to
+back, which measures a flapping server instead (autossh's restart counter
+keeps growing; agentd resets its backoff after 30 s up).
 
     AGENTD_BUILD_DIR=/tmp/build-tunnel /usr/bin/python3 tests/bench/tunnel/bench.py \
-        [--outages 1,5,30] [--repeat 3] [--long 120] [--settle 35]
+        [--outages 1,5,30] [--repeat 3] [--long 120] [--settle 5] [--mode fresh|sequence]
 
 Prints one line per run and a table of medians.
 """
@@ -100,7 +103,8 @@ def main():
     ap.add_argument("--outages", default="1,5,30")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--long", type=int, default=120, help="one extra outage of this length (0: none)")
-    ap.add_argument("--settle", type=float, default=35, help="seconds up before each outage")
+    ap.add_argument("--settle", type=float, default=5, help="seconds up before each outage")
+    ap.add_argument("--mode", choices=("fresh", "sequence"), default="fresh")
     args = ap.parse_args()
     if not shutil.which("autossh"):
         sys.exit("autossh is not installed (apt-get install autossh)")
@@ -111,7 +115,7 @@ def main():
     sshd = Sshd(pathlib.Path(tmp) / "sshd").start()
     backend = Backend()
     a_port, s_port = free_port(), free_port()
-    d = Agentd(pathlib.Path(tmp) / "agentd", """tunnel:
+    body = """tunnel:
   - name: bench
     destination: %s
     remote_forwards: ["127.0.0.1:%d:127.0.0.1:%d"]
@@ -119,27 +123,42 @@ def main():
     known_hosts: %s
     keepalive: { interval: %ds, count: %d }
 """ % (sshd.destination, a_port, backend.port, sshd.identity, sshd.known_hosts, KEEPALIVE[0],
-       KEEPALIVE[1]), core={"log_level": "info"})
-    autossh = None
+       KEEPALIVE[1])
+    pair = []
     results = {}
-    try:
+
+    def start_pair(n):
+        d = Agentd(pathlib.Path(tmp) / ("agentd%d" % n), body, core={"log_level": "info"})
+        pair[:] = [d, None]
         d.start()
-        autossh = Autossh(tmp, sshd, s_port, backend.port)
+        pair[1] = Autossh(pathlib.Path(tmp) / ("agentd%d" % n), sshd, s_port, backend.port)
+
+    def stop_pair():
+        d, autossh = pair
+        if autossh:
+            autossh.close()
+        d.stop()
+        d.cleanup()
+        pair[:] = []
+
+    try:
         plan = [int(x) for x in args.outages.split(",") if x] * args.repeat
         plan.sort()
         if args.long:
             plan.append(args.long)
-        for secs in plan:
-            r = one_outage(sshd, d, autossh, backend, (a_port, s_port), secs, args.settle)
+        for n, secs in enumerate(plan):
+            if not pair:
+                start_pair(n)
+            r = one_outage(sshd, pair[0], pair[1], backend, (a_port, s_port), secs, args.settle)
+            if args.mode == "fresh":
+                stop_pair()
             results.setdefault(secs, []).append(r)
             print("outage %4ds: restore agentd %s s, autossh %s s; attempts during outage agentd %d, autossh %d"
                   % (secs, fmt(r["agentd"]), fmt(r["autossh"]), r["agentd_attempts"], r["autossh_attempts"]),
                   flush=True)
     finally:
-        if autossh:
-            autossh.close()
-        d.stop()
-        d.cleanup()
+        if pair:
+            stop_pair()
         sshd.kill()
         backend.close()
 
