@@ -301,6 +301,14 @@ static void on_line(struct agentd_child *child, int stream, const char *line, si
 
 static void connect_now(struct tunnel *t);
 
+/* How long an attempt may take to confirm every forward: connecting, the
+ * key exchange and authentication, and the server's forward replies. */
+static uint64_t setup_limit_ms(const struct tunnel *t)
+{
+    return t->conf->connect_timeout_ms +
+           (uint64_t)keepalive_s(t->conf) * 1000u * keepalive_count(t->conf) + SETUP_SLACK_MS;
+}
+
 static void on_timer(uv_timer_t *h)
 {
     struct tunnel *t = h->data;
@@ -312,7 +320,7 @@ static void on_timer(uv_timer_t *h)
          * accepted the TCP connection and then went silent, for example. */
         char msg[128];
         int n = snprintf(msg, sizeof(msg), "forwards not confirmed within %" PRIu64 " s",
-                         (uint64_t)h->timeout / 1000u);
+                         setup_limit_ms(t) / 1000u);
         note_error(t, TUNNEL_ERR_TIMEOUT, 100, msg, n > 0 ? (size_t)n : 0);
         set_state(t, TUNNEL_DOWN);
         kill_child(t);
@@ -417,7 +425,6 @@ static void connect_now(struct tunnel *t)
         .on_exit = on_exit_cb,
         .ud = t,
     };
-    uint64_t setup_ms;
     int r;
 
     memset(t->confirmed, 0, t->nfwd * sizeof(*t->confirmed));
@@ -441,9 +448,7 @@ static void connect_now(struct tunnel *t)
     }
     tlog(t, AGENTD_LOG_DEBUG, "ssh started, pid %d", (int)agentd_child_pid(t->child));
     set_state(t, TUNNEL_CONNECTING);
-    setup_ms = t->conf->connect_timeout_ms +
-               (uint64_t)keepalive_s(t->conf) * 1000u * keepalive_count(t->conf) + SETUP_SLACK_MS;
-    uv_timer_start(&t->timer, on_timer, setup_ms, 0);
+    uv_timer_start(&t->timer, on_timer, setup_limit_ms(t), 0);
 }
 
 void tunnel_start(struct tunnel *t)

@@ -196,6 +196,9 @@ static void test_up_only_when_all_confirmed(void **state)
     (void)state;
     assert_int_equal(spawns, 1);
     assert_int_equal(t.state, TUNNEL_CONNECTING);
+    /* The setup watchdog: connect_timeout + keepalive 10 s x 3 + 10 s. */
+    assert_true(uv_timer_get_due_in(&t.timer) <= 50000);
+    assert_true(uv_timer_get_due_in(&t.timer) >= 49000);
     /* A debug line about requesting the forward is not a confirmation. */
     line("debug1: Remote connections from 127.0.0.1:15240 forwarded to local address "
          "127.0.0.1:3306");
@@ -204,6 +207,8 @@ static void test_up_only_when_all_confirmed(void **state)
     assert_int_not_equal(health_status, AGENTD_HEALTH_PASS);
     bring_up();
     assert_int_equal(health_status, AGENTD_HEALTH_PASS);
+    /* Up: the watchdog is off. */
+    assert_int_equal(uv_is_active((uv_handle_t *)&t.timer), 0);
     json_t *st = tunnel_status_json(&t);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "up");
     assert_int_equal(json_integer_value(json_object_get(st, "pid")), 1001);
