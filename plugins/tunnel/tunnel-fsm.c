@@ -148,6 +148,8 @@ static void set_state(struct tunnel *t, enum tunnel_state s)
     if (t->state == s)
         return;
     t->state = s;
+    if (t->m_up)
+        agentd_metric_set(t->m_up, s == TUNNEL_UP ? 1 : 0);
     t->state_mono_ms = now_ms(t);
     t->state_wall_ms = wall_ms();
     tunnel_plugin_changed(t->tp);
@@ -434,6 +436,8 @@ static void connect_now(struct tunnel *t)
     t->cur_msg[0] = '\0';
     if (t->attempts++ > 0)
         t->restarts++;
+    if (t->m_attempts)
+        agentd_metric_add(t->m_attempts, 1);
     r = agentd_child_spawn(ctx_of(t), &opts, &t->child);
     if (r < 0) {
         t->child = NULL;
@@ -461,6 +465,11 @@ void tunnel_start(struct tunnel *t)
     t->timer.data = t;
     t->kill_timer.data = t;
     t->timers_live = true;
+    const char *labels[] = {"tunnel", t->name, NULL};
+    t->m_up = agentd_metric_gauge(ctx_of(t), "agentd_tunnel_up",
+                                  "1 while every forward of the tunnel is established", labels);
+    t->m_attempts = agentd_metric_counter(ctx_of(t), "agentd_tunnel_attempts_total",
+                                          "ssh connection attempts of the tunnel", labels);
     snprintf(name, sizeof(name), "tunnel:%s", t->name);
     r = agentd_health_register(ctx_of(t), name, t->conf->critical, &t->check);
     if (r < 0) {

@@ -212,8 +212,9 @@ struct tunnel {
     uv_timer_t kill_timer; /* SIGKILL after the grace period */
     bool timers_live;
     struct agentd_health_check *check;
-    size_t pending; /* after tunnel_stop: open timers and the live child */
-    bool retired;   /* removed by a reload: freed once closed */
+    struct agentd_metric *m_up, *m_attempts; /* agentd_tunnel_up, _attempts_total */
+    size_t pending;                          /* after tunnel_stop: open timers and the live child */
+    bool retired;                            /* removed by a reload: freed once closed */
 
     /* The most specific error of the current attempt. */
     enum tunnel_err cur_err;

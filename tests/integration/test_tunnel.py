@@ -282,6 +282,9 @@ def test_forwards_carry_traffic(agentd_factory, sshd, backend):
     assert check["status"] == "pass" and check["critical"] is False, check
     assert check["plugin"] == "tunnel"
     d.wait_log(r"tunnel: 'web': up: 2 forwards established")
+    metrics = d.ctl("metrics")
+    assert 'agentd_tunnel_up{tunnel="web"} 1' in metrics, metrics
+    assert 'agentd_tunnel_attempts_total{tunnel="web"} 1' in metrics, metrics
     assert len(ssh_pids(sshd)) == 1
     assert d.stop() == 0
 

@@ -106,6 +106,39 @@ pid_t agentd_child_pid(const struct agentd_child *child)
     return child->pid;
 }
 
+static double metric_up = -1, metric_attempts;
+
+struct agentd_metric *agentd_metric_gauge(struct agentd_plugin_ctx *ctx, const char *name,
+                                          const char *help, const char *const *labels)
+{
+    (void)ctx;
+    (void)help;
+    assert_string_equal(name, "agentd_tunnel_up");
+    assert_string_equal(labels[0], "tunnel");
+    assert_string_equal(labels[1], "web");
+    return (struct agentd_metric *)&metric_up;
+}
+
+struct agentd_metric *agentd_metric_counter(struct agentd_plugin_ctx *ctx, const char *name,
+                                            const char *help, const char *const *labels)
+{
+    (void)ctx;
+    (void)help;
+    (void)labels;
+    assert_string_equal(name, "agentd_tunnel_attempts_total");
+    return (struct agentd_metric *)&metric_attempts;
+}
+
+void agentd_metric_set(struct agentd_metric *m, double v)
+{
+    *(double *)m = v;
+}
+
+void agentd_metric_add(struct agentd_metric *m, double v)
+{
+    *(double *)m += v;
+}
+
 void tunnel_plugin_closed(struct tunnel_plugin *tp, struct tunnel *tun)
 {
     (void)tp;
@@ -165,6 +198,7 @@ static int setup(void **state)
     uv_loop_init(&loop);
     tp.rng = 12345;
     spawns = releases = changes = 0;
+    metric_attempts = 0;
     health_status = -1;
     assert_int_equal(tunnel_init(&t, &tp, &conf, &err), 0);
     tunnel_start(&t);
@@ -207,6 +241,8 @@ static void test_up_only_when_all_confirmed(void **state)
     assert_int_not_equal(health_status, AGENTD_HEALTH_PASS);
     bring_up();
     assert_int_equal(health_status, AGENTD_HEALTH_PASS);
+    assert_true(metric_up == 1.0);
+    assert_true(metric_attempts == 1.0);
     /* Up: the watchdog is off. */
     assert_int_equal(uv_is_active((uv_handle_t *)&t.timer), 0);
     json_t *st = tunnel_status_json(&t);
@@ -235,6 +271,8 @@ static void test_transient_failure_retries_fast(void **state)
     assert_int_equal(spawns, 2);
     assert_int_equal(t.state, TUNNEL_CONNECTING);
     assert_int_equal(t.restarts, 1);
+    assert_true(metric_up == 0.0);
+    assert_true(metric_attempts == 2.0);
     /* Refused again: the next ceiling is 2 s. */
     line("ssh: connect to host example.com port 2222: Connection refused");
     child_exit(255, 0);
