@@ -20,44 +20,6 @@ struct agentd_confctx {
 
 static const char default_file[] = "(default)";
 
-static void err_at(struct config_errors *errs, const struct config_node *n, const char *path,
-                   const char *fmt, ...) AGENTD_PRINTF(4, 5);
-static void err_at(struct config_errors *errs, const struct config_node *n, const char *path,
-                   const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    config_errors_addv(errs, n ? n->file : "", n ? n->line : 0, n ? n->col : 0, path, fmt, ap);
-    va_end(ap);
-}
-
-/* A value for a message: escaped, cut at 60 characters. */
-static const char *shown(const char *s, char *buf, size_t size)
-{
-    size_t o = 0;
-
-    for (; *s && o + 8 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (o >= 60) {
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-        } else {
-            buf[o++] = (char)c;
-        }
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 static char *path_join(const char *path, const char *key)
 {
     char *s = NULL;
@@ -76,7 +38,7 @@ static char *path_index(const char *path, size_t i)
     return s;
 }
 
-static const char *kind_name(const struct config_node *n)
+const char *conf_kind_name(const struct config_node *n)
 {
     switch (n->kind) {
     case CONFIG_SCALAR:
@@ -91,7 +53,7 @@ static const char *kind_name(const struct config_node *n)
     return "?";
 }
 
-static size_t elem_size(const struct agentd_option *opt, enum agentd_opt_type t)
+size_t conf_elem_size(const struct agentd_option *opt, enum agentd_opt_type t)
 {
     switch (t) {
     case AGENTD_OPT_STRING:
@@ -152,212 +114,6 @@ static int parse_default(const char *def, struct config_node **ret, struct confi
 static int apply_object(struct config_errors *errs, const struct config_node *node,
                         const struct config_node *where, const char *path,
                         const struct agentd_schema *schema, void *obj, unsigned depth);
-static void free_object(const struct agentd_schema *schema, void *obj);
-static void free_value(const struct agentd_option *opt, enum agentd_opt_type t, void *p);
-
-/* Validates and, where templates are allowed, checks {names}; for typed
- * strings, the check runs on the text with every template replaced by "x". */
-static const char *placeholder(const char *name, void *ud)
-{
-    return "x";
-}
-
-static int check_templates(struct config_errors *errs, const struct config_node *n,
-                           const char *path, const struct agentd_option *opt, char **ret_plain)
-{
-    char *bad = NULL, *hint = NULL;
-    int r;
-
-    *ret_plain = NULL;
-    r = template_check_hint(n->value, opt->template_vars, &bad, &hint);
-    if (r == -ENOENT) {
-        if (hint)
-            err_at(errs, n, path, "unknown template {%s} (did you mean {%s}?)", bad, hint);
-        else
-            err_at(errs, n, path, "unknown template {%s}", bad);
-    } else if (r == -EINVAL) {
-        err_at(errs, n, path, "bad template: %s", bad ? bad : "syntax");
-    } else if (r == 0) {
-        r = template_expand(n->value, placeholder, NULL, ret_plain, NULL);
-    }
-    free(bad);
-    free(hint);
-    return r < 0 ? -EINVAL : 0;
-}
-
-static int apply_scalar(struct config_errors *errs, const struct config_node *n, const char *path,
-                        const struct agentd_option *opt, enum agentd_opt_type t, void *dst)
-{
-    char sbuf[128];
-    const char *v;
-    int r;
-
-    if (n->kind != CONFIG_SCALAR) {
-        err_at(errs, n, path, "expected %s %s, got %s",
-               t == AGENTD_OPT_INT || t == AGENTD_OPT_ENUM || t == AGENTD_OPT_URL ? "an" : "a",
-               conf_type_name(t), kind_name(n));
-        return -EINVAL;
-    }
-    v = n->value;
-    switch (t) {
-    case AGENTD_OPT_STRING:
-    case AGENTD_OPT_HOSTPORT:
-    case AGENTD_OPT_URL:
-    case AGENTD_OPT_PATH: {
-        char *plain = NULL, *copy;
-        const char *check = v;
-
-        if (opt->flags & AGENTD_OPT_TEMPLATE) {
-            if (check_templates(errs, n, path, opt, &plain) < 0)
-                return -EINVAL;
-            check = plain;
-        }
-        r = 0;
-        if (t == AGENTD_OPT_HOSTPORT && config_check_hostport(check) < 0) {
-            err_at(errs, n, path,
-                   "\"%s\" is not a host:port (e.g. 127.0.0.1:8080, [::1]:8080, "
-                   "db.example.com:5432)",
-                   shown(v, sbuf, sizeof(sbuf)));
-            r = -EINVAL;
-        } else if (t == AGENTD_OPT_URL && config_check_url(check) < 0) {
-            err_at(errs, n, path, "\"%s\" is not an http:// or https:// URL",
-                   shown(v, sbuf, sizeof(sbuf)));
-            r = -EINVAL;
-        } else if (t == AGENTD_OPT_PATH && check[0] != '/') {
-            err_at(errs, n, path, "\"%s\" is not an absolute path", shown(v, sbuf, sizeof(sbuf)));
-            r = -EINVAL;
-        }
-        free(plain);
-        if (r < 0)
-            return r;
-        copy = strdup(v);
-        if (!copy)
-            return -ENOMEM;
-        *(char **)dst = copy;
-        return 0;
-    }
-    case AGENTD_OPT_INT: {
-        int64_t i;
-
-        if (n->quoted) {
-            err_at(errs, n, path,
-                   "\"%s\" is quoted, so it is a string; write it without quotes for an integer",
-                   shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        if (config_parse_int(v, &i) < 0) {
-            err_at(errs, n, path, "\"%s\" is not an integer", shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        if (opt->max > opt->min && (i < opt->min || i > opt->max)) {
-            err_at(errs, n, path, "%lld is out of range (%lld..%lld)", (long long)i,
-                   (long long)opt->min, (long long)opt->max);
-            return -EINVAL;
-        }
-        *(int64_t *)dst = i;
-        return 0;
-    }
-    case AGENTD_OPT_BOOL: {
-        bool b;
-
-        if (n->quoted && config_parse_bool(v, &b) == 0) {
-            err_at(errs, n, path,
-                   "\"%s\" is quoted, so it is a string; write it without quotes for a boolean",
-                   shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        if (n->quoted || config_parse_bool(v, &b) < 0) {
-            err_at(errs, n, path, "\"%s\" is not a boolean (true/false, yes/no, on/off)",
-                   shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        *(bool *)dst = b;
-        return 0;
-    }
-    case AGENTD_OPT_DURATION: {
-        uint64_t ms;
-        int64_t dummy;
-
-        if (config_parse_duration(v, &ms) < 0) {
-            if (config_parse_int(v, &dummy) == 0 && v[0] != '-' && v[0] != '+')
-                err_at(errs, n, path, "\"%s\" is not a duration: use a unit, e.g. %ss",
-                       shown(v, sbuf, sizeof(sbuf)), v);
-            else
-                err_at(errs, n, path, "\"%s\" is not a duration (e.g. 250ms, 5s, 2m, 1h)",
-                       shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        if (opt->max > opt->min && (ms < (uint64_t)opt->min || ms > (uint64_t)opt->max)) {
-            char lo[32], hi[32];
-
-            conf_format_duration((uint64_t)opt->min, lo, sizeof(lo));
-            conf_format_duration((uint64_t)opt->max, hi, sizeof(hi));
-            err_at(errs, n, path, "\"%s\" is out of range (%s..%s)", shown(v, sbuf, sizeof(sbuf)),
-                   lo, hi);
-            return -EINVAL;
-        }
-        *(uint64_t *)dst = ms;
-        return 0;
-    }
-    case AGENTD_OPT_SIZE: {
-        uint64_t b;
-
-        if (config_parse_size(v, &b) < 0) {
-            err_at(errs, n, path, "\"%s\" is not a size (e.g. 512, 64KiB, 10MiB, 1GiB)",
-                   shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        if (opt->max > opt->min && (b < (uint64_t)opt->min || b > (uint64_t)opt->max)) {
-            char lo[32], hi[32];
-
-            conf_format_size((uint64_t)opt->min, lo, sizeof(lo));
-            conf_format_size((uint64_t)opt->max, hi, sizeof(hi));
-            err_at(errs, n, path, "\"%s\" is out of range (%s..%s)", shown(v, sbuf, sizeof(sbuf)),
-                   lo, hi);
-            return -EINVAL;
-        }
-        *(uint64_t *)dst = b;
-        return 0;
-    }
-    case AGENTD_OPT_ENUM: {
-        char list[256];
-        size_t len = 0, nv = 0;
-        const char *hint;
-
-        for (; opt->values && opt->values[nv]; nv++) {
-            if (!strcmp(v, opt->values[nv])) {
-                *(int *)dst = (int)nv;
-                return 0;
-            }
-        }
-        list[0] = '\0';
-        for (size_t i = 0; i < nv && len < sizeof(list); i++) {
-            int w = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", opt->values[i]);
-            if (w < 0)
-                break;
-            len += (size_t)w;
-        }
-        hint = config_suggest(v, opt->values, nv);
-        if (hint)
-            err_at(errs, n, path, "\"%s\" is not one of %s (did you mean '%s'?)",
-                   shown(v, sbuf, sizeof(sbuf)), list, hint);
-        else
-            err_at(errs, n, path, "\"%s\" is not one of %s", shown(v, sbuf, sizeof(sbuf)), list);
-        return -EINVAL;
-    }
-    case AGENTD_OPT_CIDR:
-        if (config_parse_cidr(v, dst) < 0) {
-            err_at(errs, n, path,
-                   "\"%s\" is not an address or CIDR (e.g. 10.0.0.0/16, 192.0.2.7, fd00::/8)",
-                   shown(v, sbuf, sizeof(sbuf)));
-            return -EINVAL;
-        }
-        return 0;
-    default:
-        err_at(errs, n, path, "internal error: option type %d is not a scalar", (int)t);
-        return -EINVAL;
-    }
-}
 
 static int apply_map(struct config_errors *errs, const struct config_node *n, const char *path,
                      const struct agentd_option *opt, struct agentd_map *m)
@@ -365,7 +121,8 @@ static int apply_map(struct config_errors *errs, const struct config_node *n, co
     int r = 0;
 
     if (n->kind != CONFIG_MAPPING) {
-        err_at(errs, n, path, "expected a mapping of names to values, got %s", kind_name(n));
+        conf_err_at(errs, n, path, "expected a mapping of names to values, got %s",
+                    conf_kind_name(n));
         return -EINVAL;
     }
     if (n->n == 0)
@@ -380,7 +137,8 @@ static int apply_map(struct config_errors *errs, const struct config_node *n, co
 
         if (v->kind != CONFIG_SCALAR && v->kind != CONFIG_NULL) {
             kp = path_join(path, n->keys[i]->value);
-            err_at(errs, v, kp ? kp : path, "expected a single value, got %s", kind_name(v));
+            conf_err_at(errs, v, kp ? kp : path, "expected a single value, got %s",
+                        conf_kind_name(v));
             free(kp);
             r = -EINVAL;
             continue;
@@ -389,7 +147,7 @@ static int apply_map(struct config_errors *errs, const struct config_node *n, co
             char *plain = NULL;
 
             kp = path_join(path, n->keys[i]->value);
-            if (check_templates(errs, v, kp ? kp : path, opt, &plain) < 0)
+            if (conf_check_templates(errs, v, kp ? kp : path, opt, &plain) < 0)
                 r = -EINVAL;
             free(plain);
             free(kp);
@@ -412,12 +170,12 @@ static int apply_list(struct config_errors *errs, const struct config_node *n, c
                       const struct agentd_option *opt, struct agentd_list *l, unsigned depth)
 {
     struct agentd_option eo = elem_option(opt);
-    size_t es = elem_size(opt, opt->elem), count;
+    size_t es = conf_elem_size(opt, opt->elem), count;
     const struct config_node *const *items;
     int r = 0;
 
     if (es == 0 || (opt->elem == AGENTD_OPT_OBJECT && !opt->sub)) {
-        err_at(errs, n, path, "internal error: bad list element type");
+        conf_err_at(errs, n, path, "internal error: bad list element type");
         return -EINVAL;
     }
     /* A single value (or one mapping for a list of objects) is a list of one. */
@@ -440,7 +198,7 @@ static int apply_list(struct config_errors *errs, const struct config_node *n, c
         if (!ip)
             return -ENOMEM;
         if (items[i]->kind == CONFIG_NULL) {
-            err_at(errs, items[i], ip, "empty list item");
+            conf_err_at(errs, items[i], ip, "empty list item");
             k = -EINVAL;
         } else if (opt->elem == AGENTD_OPT_OBJECT) {
             /* In a list, objects are stored inline, not as pointers. */
@@ -458,8 +216,8 @@ static int apply_list(struct config_errors *errs, const struct config_node *n, c
             r = -EINVAL;
     }
     if (r == 0 && opt->max > opt->min && (l->n < (uint64_t)opt->min || l->n > (uint64_t)opt->max)) {
-        err_at(errs, n, path, "has %zu item%s; allowed: %lld..%lld", l->n, l->n == 1 ? "" : "s",
-               (long long)opt->min, (long long)opt->max);
+        conf_err_at(errs, n, path, "has %zu item%s; allowed: %lld..%lld", l->n,
+                    l->n == 1 ? "" : "s", (long long)opt->min, (long long)opt->max);
         r = -EINVAL;
     }
     return r;
@@ -469,13 +227,13 @@ static int apply_value(struct config_errors *errs, const struct config_node *n, 
                        const struct agentd_option *opt, void *dst, unsigned depth)
 {
     if (depth > CONF_MAX_DEPTH) {
-        err_at(errs, n, path, "nested too deeply");
+        conf_err_at(errs, n, path, "nested too deeply");
         return -EINVAL;
     }
     switch (opt->type) {
     case AGENTD_OPT_LIST:
         if (opt->elem == AGENTD_OPT_LIST) {
-            err_at(errs, n, path, "internal error: lists of lists are not supported");
+            conf_err_at(errs, n, path, "internal error: lists of lists are not supported");
             return -EINVAL;
         }
         return apply_list(errs, n, path, opt, dst, depth);
@@ -486,7 +244,7 @@ static int apply_value(struct config_errors *errs, const struct config_node *n, 
         int r;
 
         if (!opt->sub) {
-            err_at(errs, n, path, "internal error: object option without a schema");
+            conf_err_at(errs, n, path, "internal error: object option without a schema");
             return -EINVAL;
         }
         obj = calloc(1, opt->sub->size ? opt->sub->size : 1);
@@ -498,7 +256,7 @@ static int apply_value(struct config_errors *errs, const struct config_node *n, 
         return r;
     }
     default:
-        return apply_scalar(errs, n, path, opt, opt->type, dst);
+        return conf_apply_scalar(errs, n, path, opt, opt->type, dst);
     }
 }
 
@@ -520,14 +278,14 @@ static int apply_object(struct config_errors *errs, const struct config_node *no
     int r;
 
     if (depth > CONF_MAX_DEPTH) {
-        err_at(errs, where, path, "nested too deeply");
+        conf_err_at(errs, where, path, "nested too deeply");
         return -EINVAL;
     }
     if (node && node->kind == CONFIG_NULL)
         node = NULL;
     if (node && node->kind != CONFIG_MAPPING) {
-        err_at(errs, node, path, "expected a mapping of options (%s), got %s",
-               schema->name ? schema->name : "options", kind_name(node));
+        conf_err_at(errs, node, path, "expected a mapping of options (%s), got %s",
+                    schema->name ? schema->name : "options", conf_kind_name(node));
         return -EINVAL;
     }
     if (node) {
@@ -547,9 +305,9 @@ static int apply_object(struct config_errors *errs, const struct config_node *no
             kp = path_join(path, k->value);
             hint = config_suggest(k->value, names, nn);
             if (hint)
-                err_at(errs, k, kp ? kp : path, "unknown option (did you mean '%s'?)", hint);
+                conf_err_at(errs, k, kp ? kp : path, "unknown option (did you mean '%s'?)", hint);
             else
-                err_at(errs, k, kp ? kp : path, "unknown option");
+                conf_err_at(errs, k, kp ? kp : path, "unknown option");
             free(kp);
             failed = true;
         }
@@ -566,7 +324,7 @@ static int apply_object(struct config_errors *errs, const struct config_node *no
             if (o->def) {
                 r = parse_default(o->def, &defnode, errs);
                 if (r < 0) {
-                    err_at(errs, where, kp, "internal error: bad default '%s'", o->def);
+                    conf_err_at(errs, where, kp, "internal error: bad default '%s'", o->def);
                     free(kp);
                     failed = true;
                     continue;
@@ -574,9 +332,9 @@ static int apply_object(struct config_errors *errs, const struct config_node *no
                 v = defnode;
             } else if (o->flags & AGENTD_OPT_REQUIRED) {
                 if (v)
-                    err_at(errs, v, kp, "a value is required");
+                    conf_err_at(errs, v, kp, "a value is required");
                 else
-                    err_at(errs, node ? node : where, kp, "missing required option");
+                    conf_err_at(errs, node ? node : where, kp, "missing required option");
                 free(kp);
                 failed = true;
                 continue;
@@ -609,7 +367,8 @@ static int apply_object(struct config_errors *errs, const struct config_node *no
 
         r = schema->validate(obj, &cc);
         if (r < 0 && cc.nerr == 0)
-            err_at(errs, cc.where, path, "invalid %s", schema->name ? schema->name : "options");
+            conf_err_at(errs, cc.where, path, "invalid %s",
+                        schema->name ? schema->name : "options");
     }
     return failed || (errs && errs->n > before) ? -EINVAL : 0;
 }
@@ -690,7 +449,7 @@ int config_apply(const struct config_node *node, const char *path,
     before = errs ? errs->n : 0;
     if (!schema) {
         if (node && !(node->kind == CONFIG_MAPPING && node->n == 0)) {
-            err_at(errs, node, path, "this section takes no options");
+            conf_err_at(errs, node, path, "this section takes no options");
             return -EINVAL;
         }
         *ret = NULL;
@@ -725,94 +484,4 @@ int config_apply(const struct config_node *node, const char *path,
     }
     *ret = conf;
     return 0;
-}
-
-static void free_value(const struct agentd_option *opt, enum agentd_opt_type t, void *p)
-{
-    switch (t) {
-    case AGENTD_OPT_STRING:
-    case AGENTD_OPT_HOSTPORT:
-    case AGENTD_OPT_URL:
-    case AGENTD_OPT_PATH: {
-        char *s = *(char **)p;
-
-        if (s && (opt->flags & AGENTD_OPT_SECRET))
-            explicit_bzero(s, strlen(s));
-        free(s);
-        *(char **)p = NULL;
-        break;
-    }
-    case AGENTD_OPT_LIST: {
-        struct agentd_list *l = p;
-        size_t es = elem_size(opt, opt->elem);
-
-        for (size_t i = 0; l->items && i < l->n; i++) {
-            void *item = (char *)l->items + i * es;
-
-            if (opt->elem == AGENTD_OPT_OBJECT)
-                free_object(opt->sub, item);
-            else
-                free_value(opt, opt->elem, item);
-        }
-        free(l->items);
-        l->items = NULL;
-        l->n = 0;
-        break;
-    }
-    case AGENTD_OPT_MAP: {
-        struct agentd_map *m = p;
-
-        for (size_t i = 0; i < m->n; i++) {
-            if (m->keys)
-                free(m->keys[i]);
-            if (m->values) {
-                if (m->values[i] && (opt->flags & AGENTD_OPT_SECRET))
-                    explicit_bzero(m->values[i], strlen(m->values[i]));
-                free(m->values[i]);
-            }
-        }
-        free(m->keys);
-        free(m->values);
-        memset(m, 0, sizeof(*m));
-        break;
-    }
-    case AGENTD_OPT_OBJECT: {
-        void *obj = *(void **)p;
-
-        if (obj && opt->sub) {
-            free_object(opt->sub, obj);
-            free(obj);
-        }
-        *(void **)p = NULL;
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-static void free_object(const struct agentd_schema *schema, void *obj)
-{
-    for (const struct agentd_option *o = schema->options; o && o->name; o++)
-        free_value(o, o->type, (char *)obj + o->offset);
-}
-
-void config_free(const struct agentd_schema *schema, bool list_root, void *conf)
-{
-    if (!conf)
-        return;
-    if (!schema) {
-        free(conf);
-        return;
-    }
-    if (list_root) {
-        struct agentd_list *l = conf;
-
-        for (size_t i = 0; l->items && i < l->n; i++)
-            free_object(schema, (char *)l->items + i * schema->size);
-        free(l->items);
-    } else {
-        free_object(schema, conf);
-    }
-    free(conf);
 }

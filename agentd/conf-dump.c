@@ -1,5 +1,5 @@
-/* Filled configs back out: --dump-config (YAML that loads back to an equal
- * config), --list-options, and deep comparison for reload decisions. */
+/* Filled configs back out as text: --dump-config (YAML that loads back to an
+ * equal config) and --list-options. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,35 +11,6 @@ static const char mask[] = "********";
 static void indent(FILE *f, unsigned n)
 {
     fprintf(f, "%*s", (int)n, "");
-}
-
-static size_t storage_size(const struct agentd_option *o, enum agentd_opt_type t)
-{
-    switch (t) {
-    case AGENTD_OPT_STRING:
-    case AGENTD_OPT_HOSTPORT:
-    case AGENTD_OPT_URL:
-    case AGENTD_OPT_PATH:
-        return sizeof(char *);
-    case AGENTD_OPT_INT:
-        return sizeof(int64_t);
-    case AGENTD_OPT_BOOL:
-        return sizeof(bool);
-    case AGENTD_OPT_DURATION:
-    case AGENTD_OPT_SIZE:
-        return sizeof(uint64_t);
-    case AGENTD_OPT_ENUM:
-        return sizeof(int);
-    case AGENTD_OPT_CIDR:
-        return sizeof(struct agentd_cidr);
-    case AGENTD_OPT_MAP:
-        return sizeof(struct agentd_map);
-    case AGENTD_OPT_OBJECT:
-        return o->sub ? o->sub->size : 0;
-    case AGENTD_OPT_LIST:
-        return 0;
-    }
-    return 0;
 }
 
 /* Writes one scalar of type t (no newline). Returns false if there is nothing
@@ -108,7 +79,7 @@ static void dump_value(FILE *f, const struct agentd_option *o, const void *p, un
     switch (o->type) {
     case AGENTD_OPT_LIST: {
         const struct agentd_list *l = p;
-        size_t es = storage_size(o, o->elem);
+        size_t es = conf_elem_size(o, o->elem);
 
         if (!l->n) {
             fputs(" []\n", f);
@@ -234,103 +205,6 @@ void config_dump(FILE *f, const char *name, const struct agentd_schema *schema, 
         return;
     }
     dump_object(f, schema, conf, 2, NULL);
-}
-
-static bool equal_value(const struct agentd_option *o, enum agentd_opt_type t, const void *a,
-                        const void *b);
-
-static bool equal_object(const struct agentd_schema *s, const void *a, const void *b)
-{
-    for (const struct agentd_option *o = s->options; o && o->name; o++) {
-        if (!equal_value(o, o->type, (const char *)a + o->offset, (const char *)b + o->offset))
-            return false;
-    }
-    return true;
-}
-
-static bool equal_str(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
-static bool equal_value(const struct agentd_option *o, enum agentd_opt_type t, const void *a,
-                        const void *b)
-{
-    switch (t) {
-    case AGENTD_OPT_STRING:
-    case AGENTD_OPT_HOSTPORT:
-    case AGENTD_OPT_URL:
-    case AGENTD_OPT_PATH:
-        return equal_str(*(char *const *)a, *(char *const *)b);
-    case AGENTD_OPT_INT:
-        return *(const int64_t *)a == *(const int64_t *)b;
-    case AGENTD_OPT_BOOL:
-        return *(const bool *)a == *(const bool *)b;
-    case AGENTD_OPT_DURATION:
-    case AGENTD_OPT_SIZE:
-        return *(const uint64_t *)a == *(const uint64_t *)b;
-    case AGENTD_OPT_ENUM:
-        return *(const int *)a == *(const int *)b;
-    case AGENTD_OPT_CIDR: {
-        const struct agentd_cidr *x = a, *y = b;
-
-        return x->family == y->family && x->prefix == y->prefix &&
-               !memcmp(x->addr, y->addr, sizeof(x->addr));
-    }
-    case AGENTD_OPT_MAP: {
-        const struct agentd_map *x = a, *y = b;
-
-        if (x->n != y->n)
-            return false;
-        for (size_t i = 0; i < x->n; i++) {
-            if (!equal_str(x->keys[i], y->keys[i]) || !equal_str(x->values[i], y->values[i]))
-                return false;
-        }
-        return true;
-    }
-    case AGENTD_OPT_OBJECT: {
-        const void *x = *(void *const *)a, *y = *(void *const *)b;
-
-        if (!x || !y)
-            return x == y;
-        return equal_object(o->sub, x, y);
-    }
-    case AGENTD_OPT_LIST: {
-        const struct agentd_list *x = a, *y = b;
-        size_t es = storage_size(o, o->elem);
-
-        if (x->n != y->n)
-            return false;
-        for (size_t i = 0; i < x->n; i++) {
-            const void *ia = (const char *)x->items + i * es, *ib = (const char *)y->items + i * es;
-
-            if (o->elem == AGENTD_OPT_OBJECT ? !equal_object(o->sub, ia, ib)
-                                             : !equal_value(o, o->elem, ia, ib))
-                return false;
-        }
-        return true;
-    }
-    }
-    return false;
-}
-
-bool config_equal(const struct agentd_schema *schema, bool list_root, const void *a, const void *b)
-{
-    if (!a || !b)
-        return a == b;
-    if (!schema)
-        return true;
-    if (list_root) {
-        struct agentd_option root = {
-            .name = "",
-            .type = AGENTD_OPT_LIST,
-            .elem = AGENTD_OPT_OBJECT,
-            .sub = schema,
-        };
-
-        return equal_value(&root, AGENTD_OPT_LIST, a, b);
-    }
-    return equal_object(schema, a, b);
 }
 
 static void describe_type(FILE *f, const struct agentd_option *o)

@@ -37,7 +37,8 @@ void config_errors_clear(struct config_errors *errs);
 /* A parsed YAML node with its source position. A plain empty, "~" or "null"
  * scalar is CONFIG_NULL (its text still in value); quoted or !!str scalars are
  * always CONFIG_SCALAR. Mapping keys are unique (duplicates are load errors).
- * YAML aliases are rejected at load time; anchors alone are ignored. */
+ * YAML aliases are resolved to copies of the anchored node (keeping its
+ * positions; at most 100000 copied nodes per file) and "<<" merge keys work. */
 enum config_node_kind { CONFIG_SCALAR, CONFIG_SEQUENCE, CONFIG_MAPPING, CONFIG_NULL };
 
 struct config_node {

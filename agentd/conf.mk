@@ -1,8 +1,10 @@
 # fragment: see the top-level Makefile.am
 # The config loader: YAML → nodes with positions → structs from option tables.
-CORE_SOURCES += agentd/conf-errors.c agentd/conf-load.c agentd/conf-apply.c \
-	agentd/conf-scalar.c agentd/conf-dump.c agentd/template.c
-EXTRA_DIST += agentd/conf-internal.h
+conf_sources = agentd/conf.h agentd/conf-internal.h agentd/conf-errors.c agentd/conf-yaml.c \
+	agentd/conf-free.c agentd/conf-node.c \
+	agentd/conf-load.c agentd/conf-apply.c agentd/conf-value.c agentd/conf-scalar.c \
+	agentd/conf-format.c agentd/conf-dump.c agentd/template.c
+CORE_SOURCES += $(conf_sources)
 
 check_PROGRAMS += tests/unit/test-conf-scalar tests/unit/test-conf-load \
 	tests/unit/test-conf-apply tests/unit/test-conf-template
@@ -23,9 +25,7 @@ tests_unit_test_conf_template_LDADD = $(UNIT_LIBS)
 EXTRA_DIST += tests/data/config
 
 FUZZ_TARGETS += tests/fuzz/fuzz-conf
-tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/unit/conf-test-schema.h \
-	agentd/conf-errors.c agentd/conf-load.c agentd/conf-apply.c agentd/conf-scalar.c \
-	agentd/conf-dump.c agentd/template.c
+tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/unit/conf-test-schema.h $(conf_sources)
 tests_fuzz_fuzz_conf_CFLAGS = $(FUZZ_CF)
 tests_fuzz_fuzz_conf_LDFLAGS = $(FUZZ_LF)
 tests_fuzz_fuzz_conf_LDADD = $(DEPS_LIBS) $(HTTP_PARSER_LIBS)

@@ -137,8 +137,8 @@ json_t *status_json(void)
     notify_summary(summary, sizeof(summary));
     return json_pack("{s:s,s:I,s:s,s:s,s:o,s:b,s:o}", "version", PACKAGE_VERSION, "uptime_s",
                      (json_int_t)((uv_now(host.loop) - host.start_ms) / 1000), "config",
-                     host.config_abs ? host.config_abs : host.config_path, "summary", summary, "reload", reload,
-                     "stopping", host.stopping, "plugins", arr);
+                     host.config_abs ? host.config_abs : host.config_path, "summary", summary,
+                     "reload", reload, "stopping", host.stopping, "plugins", arr);
 }
 
 static char *metrics_text(void)
@@ -192,7 +192,9 @@ int control_dispatch(const struct proto_request *req, char **ret_reply)
                                                          "running configuration",
                                            errors);
         else
-            *ret_reply = proto_reply_ok(status_json());
+            *ret_reply = proto_reply_ok(status_json()); /* errors are in there too */
+        if (r >= 0)
+            json_decref(errors);
     } else if (strcmp(req->cmd, "plugin") == 0) {
         r = control_call_verb(req->plugin, req->verb, req->args, &result);
         if (r >= 0) {

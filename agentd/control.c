@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "control-proto.h"
@@ -228,6 +229,8 @@ int control_listen(uv_loop_t *loop, const char *path, const char *admin_group)
     mode_t old;
     int r;
 
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+        return -ENAMETOOLONG;
     have_admin_gid = false;
     if (admin_group) {
         /* Resolved once at startup: NSS lookups may block. */

@@ -19,7 +19,8 @@ CORE_SOURCES += \
 	agentd/control-proto.c \
 	agentd/control.c \
 	agentd/control-cmds.c \
-	agentd/reload.c
+	agentd/reload.c \
+	agentd/daemon.c
 
 # The helper that gives children PR_SET_PDEATHSIG (die_with_agentd).
 pkglibexec_PROGRAMS += agentd/agentd-exec
@@ -40,7 +41,8 @@ core_unit_tests = \
 	tests/unit/test-metrics \
 	tests/unit/test-healthreg \
 	tests/unit/test-metadata \
-	tests/unit/test-log
+	tests/unit/test-log \
+	tests/unit/test-lifecycle
 check_PROGRAMS += $(core_unit_tests)
 TESTS += $(core_unit_tests)
 tests_unit_test_events_SOURCES = tests/unit/test-events.c tests/unit/core-test.h
@@ -64,3 +66,10 @@ tests_unit_test_metadata_LDADD = $(UNIT_LIBS)
 tests_unit_test_log_SOURCES = tests/unit/test-log.c tests/unit/core-test.h
 tests_unit_test_log_CFLAGS = $(UNIT_CF)
 tests_unit_test_log_LDADD = $(UNIT_LIBS)
+tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/core-test.h
+tests_unit_test_lifecycle_CFLAGS = $(UNIT_CF)
+tests_unit_test_lifecycle_LDADD = $(UNIT_LIBS)
+
+# Headers every core file includes (the ABI and the loader contract); listed
+# here so that "make dist" carries them.
+EXTRA_DIST += agentd/include/agentd/plugin.h agentd/conf.h tests/bench/core/measure.py

@@ -89,8 +89,8 @@ struct host_config {
 
 struct host {
     uv_loop_t *loop;
-    char *config_path; /* as given: error messages name it so */
-    char *config_abs;  /* absolute, for status */
+    char *config_path;       /* as given: error messages name it so */
+    char *config_abs;        /* absolute, for status */
     struct host_config *cfg; /* the running config: entries' conf moved to ctxs */
     struct plugin_module *modules;
     struct agentd_plugin_ctx *plugins;
@@ -211,8 +211,15 @@ json_t *plugins_json(void);
  * -EINVAL with *ret_errors (array of strings, owned) when it was refused. */
 int reload_run(json_t **ret_errors);
 
-/* ---- main.c / shutdown.c ---- */
+/* ---- daemon.c ---- */
+/* Runs the daemon on cfg (becomes host.cfg) until it has stopped; returns the
+ * exit code. */
+int daemon_run(struct host_config *cfg);
+/* Frees what the daemon and the config hold (also after the print modes). */
+void daemon_teardown(void);
 void host_shutdown(const char *why);
+/* Stops the next plugin once nothing is stopping (no-op unless shutting down). */
+void host_stop_continue(void);
 
 /* ---- state.c: the store, by directory (unit-testable) ---- */
 int state_write_at(const char *dir, const char *name, const void *data, size_t len);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws-internal.h"
 #include "host.h"
 
 struct host host;
@@ -85,6 +86,7 @@ static void release_host_side(struct agentd_plugin_ctx *ctx)
     events_drop_ctx(ctx);
     control_drop_ctx(ctx);
     health_drop_ctx(ctx);
+    aws_creds_forget_ctx(ctx); /* "removed when the plugin stops" (plugin.h) */
 }
 
 void plugin_destroy(struct agentd_plugin_ctx *ctx)

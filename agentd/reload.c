@@ -46,6 +46,7 @@ static void removed_stopped(struct agentd_plugin_ctx *ctx, void *ud)
     pending--;
     notify_status_update();
     reload_finished();
+    host_stop_continue();
 }
 
 static void restart_stopped(struct agentd_plugin_ctx *ctx, void *ud)
@@ -62,6 +63,7 @@ static void restart_stopped(struct agentd_plugin_ctx *ctx, void *ud)
     }
     pending--;
     reload_finished();
+    host_stop_continue();
 }
 
 static bool conf_equal(const struct agentd_plugin *d, const void *a, const void *b)
@@ -130,6 +132,12 @@ static void apply(struct host_config *cfg)
     bool *used = calloc(cfg->n ? cfg->n : 1, sizeof(bool));
     struct agentd_plugin_ctx *p, *next;
 
+    if (!used) {
+        /* Without it added plugins cannot be told apart: refuse cleanly. */
+        log_error("reload: out of memory; keeping the running configuration");
+        host_config_free(cfg);
+        return;
+    }
     host.cfg = cfg;
     apply_core(old ? old->core : NULL, cfg->core);
     in_progress = true;
@@ -149,12 +157,11 @@ static void apply(struct host_config *cfg)
                 removed_stopped(p, NULL);
             continue;
         }
-        if (used)
-            used[e - cfg->entries] = true;
+        used[e - cfg->entries] = true;
         reload_plugin(p, e);
     }
     for (size_t i = 0; i < cfg->n; i++) {
-        if (used && used[i])
+        if (used[i])
             continue;
         p = plugin_ctx_new(cfg->entries[i].mod);
         if (!p)

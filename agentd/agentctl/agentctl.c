@@ -301,12 +301,14 @@ int main(int argc, char **argv)
     }
     text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    if (!text || send_all(fd, text, strlen(text)) < 0 || send_all(fd, "\n", 1) < 0) {
-        fprintf(stderr, "agentctl: cannot send the request\n");
-        free(text);
+    if (!text) {
         close(fd);
         return 1;
     }
+    /* A refused peer may be cut off before it writes; its reply ("permission
+     * denied") is still waiting to be read, so read it even then. */
+    if (send_all(fd, text, strlen(text)) == 0)
+        send_all(fd, "\n", 1);
     free(text);
     line = read_line(fd);
     close(fd);

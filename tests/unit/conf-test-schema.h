@@ -30,6 +30,19 @@ struct t_s3 {
     struct t_rotate *rotate;
 };
 
+/* Lists of every scalar type, for dump round trips. */
+struct t_misc {
+    struct agentd_list modes;     /* of int (ENUM) */
+    struct agentd_list flags;     /* of bool */
+    struct agentd_list waits;     /* of uint64_t ms */
+    struct agentd_list sizes;     /* of uint64_t bytes */
+    struct agentd_list tags;      /* of struct agentd_map */
+    struct agentd_list urls;      /* of char * URL */
+    struct agentd_list templates; /* of char * with {names} */
+    struct agentd_cidr net;
+    char *path;
+};
+
 struct t_health {
     struct agentd_list listen; /* of char * host:port */
     struct agentd_list paths;  /* of char * path */
@@ -44,6 +57,7 @@ struct t_health {
     struct t_s3 *s3;
     struct t_rotate *limits;
     bool verbose;
+    struct t_misc *misc;
 };
 
 static const char *const t_join_values[] = {"healthy", "started", "always", NULL};
@@ -166,6 +180,65 @@ static const struct agentd_schema t_s3_schema = {
     .options = t_s3_options,
 };
 
+static const struct agentd_option t_misc_options[] = {
+    {.name = "modes",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_ENUM,
+     .values = t_join_values,
+     .offset = offsetof(struct t_misc, modes),
+     .description = "enums"},
+    {.name = "flags",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_BOOL,
+     .offset = offsetof(struct t_misc, flags),
+     .description = "booleans"},
+    {.name = "waits",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_DURATION,
+     .offset = offsetof(struct t_misc, waits),
+     .description = "durations"},
+    {.name = "sizes",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_SIZE,
+     .offset = offsetof(struct t_misc, sizes),
+     .description = "sizes"},
+    {.name = "tags",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_MAP,
+     .offset = offsetof(struct t_misc, tags),
+     .description = "maps"},
+    {.name = "urls",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_URL,
+     .flags = AGENTD_OPT_TEMPLATE,
+     .offset = offsetof(struct t_misc, urls),
+     .description = "URLs with templates"},
+    {.name = "templates",
+     .type = AGENTD_OPT_LIST,
+     .elem = AGENTD_OPT_PATH,
+     .flags = AGENTD_OPT_TEMPLATE,
+     .template_vars = t_seq_vars,
+     .offset = offsetof(struct t_misc, templates),
+     .description = "paths with templates"},
+    {.name = "net",
+     .type = AGENTD_OPT_CIDR,
+     .offset = offsetof(struct t_misc, net),
+     .def = "0.0.0.0/0",
+     .description = "a network"},
+    {.name = "path",
+     .type = AGENTD_OPT_PATH,
+     .offset = offsetof(struct t_misc, path),
+     .def = "/var/lib/x",
+     .description = "a path"},
+    {0},
+};
+
+static const struct agentd_schema t_misc_schema = {
+    .name = "misc",
+    .size = sizeof(struct t_misc),
+    .options = t_misc_options,
+};
+
 static const struct agentd_option t_health_options[] = {
     {.name = "listen",
      .type = AGENTD_OPT_LIST,
@@ -239,6 +312,11 @@ static const struct agentd_option t_health_options[] = {
      .type = AGENTD_OPT_BOOL,
      .offset = offsetof(struct t_health, verbose),
      .description = "chatty"},
+    {.name = "misc",
+     .type = AGENTD_OPT_OBJECT,
+     .offset = offsetof(struct t_health, misc),
+     .sub = &t_misc_schema,
+     .description = "every list type"},
     {0},
 };
 

@@ -228,6 +228,13 @@ static const struct {
      "agentd.yaml:3:7: health.checks[0]: a check needs exactly one of http or tcp\n"},
     {"health:\n  checks:\n    - name: x\n      tcp: h:1\n      timeout: 20s\n",
      "agentd.yaml:5:16: health.checks[0].timeout: must be shorter than the interval\n"},
+    /* A key the validator names but the file lacks: the mapping's position. */
+    {"health:\n  checks:\n    - name: x\n      tcp: h:1\n      interval: 1s\n",
+     "agentd.yaml:3:7: health.checks[0].timeout: must be shorter than the interval\n"},
+    /* validate runs only on mappings without errors of their own. */
+    {"health:\n  checks:\n    - name: x\n      interval: 1x\n",
+     "agentd.yaml:4:17: health.checks[0].interval: \"1x\" is not a duration (e.g. 250ms, 5s, "
+     "2m, 1h)\n"},
     {"health:\n  checks:\n    -\n", "agentd.yaml:3:6: health.checks[0]: empty list item\n"},
     {"health:\n  checks: [1]\n",
      "agentd.yaml:2:12: health.checks[0]: expected a mapping of options (health check), got a "
@@ -460,10 +467,86 @@ static void test_dump(void **state)
     config_free(&t_health_schema, false, h);
 }
 
+static const char misc_text[] =
+    "health:\n"
+    "  misc:\n"
+    "    modes: [always, healthy]\n"
+    "    flags: [yes, off, true]\n"
+    "    waits: [250ms, 1m30s, 0s]\n"
+    "    sizes: [512, 64KiB, 1KB]\n"
+    "    tags: [{a: b}, {}, {\"x y\": \"{az}\"}]\n"
+    "    urls: [\"https://{region}.example.com:8443/p\", \"http://[::1]/\"]\n"
+    "    templates: [\"/var/log/{instance_id}/%Y/{seq}.gz\"]\n"
+    "    net: 192.0.2.0/24\n";
+
+static void test_misc_lists(void **state)
+{
+    struct t_health *h;
+    struct t_misc *m;
+    char *got = apply_text(misc_text, "health", &t_health_schema, false, (void **)&h), *dump;
+
+    assert_string_equal(got, "");
+    free(got);
+    m = h->misc;
+    assert_non_null(m);
+    assert_int_equal(m->modes.n, 2);
+    assert_int_equal(((int *)m->modes.items)[0], 2);
+    assert_int_equal(m->flags.n, 3);
+    assert_true(((bool *)m->flags.items)[0]);
+    assert_false(((bool *)m->flags.items)[1]);
+    assert_int_equal(((uint64_t *)m->waits.items)[1], 90000);
+    assert_int_equal(((uint64_t *)m->sizes.items)[2], 1000);
+    assert_int_equal(m->tags.n, 3);
+    assert_int_equal(((struct agentd_map *)m->tags.items)[1].n, 0);
+    assert_string_equal(((struct agentd_map *)m->tags.items)[2].keys[0], "x y");
+    assert_string_equal(((char **)m->urls.items)[0], "https://{region}.example.com:8443/p");
+    assert_string_equal(m->path, "/var/lib/x");
+    assert_int_equal(m->net.prefix, 24);
+    dump = dump_text("health", &t_health_schema, false, h);
+    assert_non_null(strstr(dump, "  misc:\n"
+                                 "    modes:\n"
+                                 "      - always\n"
+                                 "      - healthy\n"
+                                 "    flags:\n"
+                                 "      - true\n"
+                                 "      - false\n"
+                                 "      - true\n"
+                                 "    waits:\n"
+                                 "      - 250ms\n"
+                                 "      - 1m30s\n"
+                                 "      - 0s\n"
+                                 "    sizes:\n"
+                                 "      - 512\n"
+                                 "      - 64KiB\n"
+                                 "      - 1000\n"
+                                 "    tags:\n"
+                                 "      -\n"
+                                 "        a: b\n"
+                                 "      - {}\n"
+                                 "      -\n"
+                                 "        \"x y\": \"{az}\"\n"));
+    free(dump);
+    config_free(&t_health_schema, false, h);
+
+    got = apply_text("health:\n  misc:\n    urls: [\"http://{regoin}/\", \"http://a b/\"]\n"
+                     "    templates: [\"{seq}/x\"]\n    modes: [sometimes]\n",
+                     "health", &t_health_schema, false, NULL);
+    assert_string_equal(got, "agentd.yaml:3:12: health.misc.urls[0]: unknown template {regoin} "
+                             "(did you mean {region}?)\n"
+                             "agentd.yaml:3:32: health.misc.urls[1]: \"http://a b/\" is not an "
+                             "http:// or https:// URL\n"
+                             "agentd.yaml:4:17: health.misc.templates[0]: \"{seq}/x\" is not an "
+                             "absolute path\n"
+                             "agentd.yaml:5:13: health.misc.modes[0]: \"sometimes\" is not one of "
+                             "healthy, started, always\n");
+    free(got);
+}
+
 /* dump → load → apply gives an equal config. */
 static void test_roundtrip(void **state)
 {
-    static const char *const texts[] = {full_text, "health: {}\n",
+    static const char *const texts[] = {full_text, misc_text, "health: {}\n",
+                                        "health:\n  name: \"a\\Nb\\Lc\\Pd\\uFEFFe\\x01\\x7f\"\n",
                                         "health:\n  checks: []\n  labels: {}\n  allow: []\n"};
 
     for (size_t i = 0; i < N(texts); i++) {
@@ -649,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_no_schema),
         cmocka_unit_test(test_absent_required),
         cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_misc_lists),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_roundtrip_list_root),
         cmocka_unit_test(test_secret_masked),

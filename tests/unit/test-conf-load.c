@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -107,23 +108,35 @@ static void test_bad_yaml(void **state)
         const char *text, *want;
     } cases[] = {
         {"a: b\n  c: d\n", "t.yaml:2:4: YAML syntax error: mapping values are not allowed in "
-                           "this context\n"},
+                           "this context (check the indentation, and quote values that "
+                           "contain ': ')\n"},
         {"a: [1, 2\nb: 3\n",
          "t.yaml:2:2: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
          "sequence at line 1)\n"},
         {"a: \"unterminated\n",
          "t.yaml:2:1: YAML syntax error: found unexpected end of stream (while scanning a "
          "quoted scalar at line 1)\n"},
-        {"a:\n\t- b\n", "t.yaml:2:1: YAML syntax error: found character that cannot start any "
-                        "token (while scanning for the next token)\n"},
+        {"a:\n\t- b\n", "t.yaml:2:1: YAML syntax error: a tab character (YAML indents with "
+                        "spaces only)\n"},
         {"health:\n  listen: a\n  paths: b\n  listen: c\n",
          "t.yaml:4:3: health.listen: duplicate key (first defined at line 2)\n"},
         {"a: 1\na: 2\na: 3\n", "t.yaml:2:1: a: duplicate key (first defined at line 1)\n"
                                "t.yaml:3:1: a: duplicate key (first defined at line 1)\n"},
         {"x:\n  - {k: 1, k: 2}\n", "t.yaml:2:12: x[0].k: duplicate key (first defined at line "
                                    "2)\n"},
-        {"base: &b {a: 1}\nother: *b\n",
-         "t.yaml:2:8: other: YAML aliases (*b) are not supported; repeat the value instead\n"},
+        {"url: http://a: b\n", "t.yaml:1:14: YAML syntax error: mapping values are not allowed "
+                               "in this context (check the indentation, and quote values that "
+                               "contain ': ')\n"},
+        {"a:\n  b: 1\n\tc: 2\n", "t.yaml:3:1: YAML syntax error: a tab character (YAML indents "
+                                 "with spaces only)\n"},
+        {"a: \"x\\0y\"\n", "t.yaml:1:4: NUL characters are not allowed in values\n"},
+        {"x: *nope\n", "t.yaml:1:4: x: unknown alias *nope (anchors must come first)\n"},
+        {"a: &x [1, *x]\n", "t.yaml:1:11: a[1]: unknown alias *x (anchors must come first)\n"},
+        {"d: &d {a: 1}\nm: {<<: 5, b: 2}\nn: {<<: [*d, 3]}\n",
+         "t.yaml:2:5: m: the merge key << needs a mapping or a list of mappings\n"
+         "t.yaml:3:5: n: the merge key << needs a mapping or a list of mappings\n"},
+        {"d: &d {a: 1}\nm: {<<: *d, b: 2, b: 3}\n",
+         "t.yaml:2:19: m.b: duplicate key (first defined at line 2)\n"},
         {"a: 1\n---\nb: 2\n",
          "t.yaml:2:1: more than one YAML document (---) in a file is not supported\n"},
         {"? [a, b]\n: c\n", "t.yaml:1:3: keys must be plain strings, not a sequence\n"},
@@ -150,6 +163,102 @@ static void test_ok_yaml(void **state)
 
     for (size_t i = 0; i < N(texts); i++)
         expect_errors("t.yaml", texts[i], "");
+}
+
+static char *dump_node(const struct config_node *n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    if (n->kind == CONFIG_SCALAR || n->kind == CONFIG_NULL) {
+        fprintf(f, "%s@%u:%u", n->value, n->line, n->col);
+    } else {
+        fputc(n->kind == CONFIG_MAPPING ? '{' : '[', f);
+        for (size_t i = 0; i < n->n; i++) {
+            char *c = dump_node(n->items[i]);
+
+            if (n->keys)
+                fprintf(f, "%s%s=%s", i ? " " : "", n->keys[i]->value, c);
+            else
+                fprintf(f, "%s%s", i ? " " : "", c);
+            free(c);
+        }
+        fputc(n->kind == CONFIG_MAPPING ? '}' : ']', f);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Aliases are copies of their anchor's node; "<<" merges mappings. */
+static void test_aliases(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"base: &b {a: 1}\nother: *b\n", "{base={a=1@1:14} other={a=1@1:14}}"},
+        {"s: &s x\nt: [*s, *s]\n", "{s=x@1:4 t=[x@1:4 x@1:4]}"},
+        {"a: &x 1\nb: &x 2\nc: *x\n", "{a=1@1:4 b=2@2:4 c=2@2:4}"},
+        {"d: &d {interval: 5s, timeout: 1s}\n"
+         "c: [{<<: *d, name: a, timeout: 2s}]\n",
+         "{d={interval=5s@1:18 timeout=1s@1:31} c=[{name=a@2:20 timeout=2s@2:32 "
+         "interval=5s@1:18}]}"},
+        {"a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nm:\n  <<: [*a, *b]\n  z: 3\n",
+         "{a={x=1@1:11 y=1@1:17} b={y=2@2:11 z=2@2:17} m={z=3@5:6 x=1@1:11 y=1@1:17}}"},
+        {"m: {\"<<\": 1}\n", "{m={<<=1@1:11}}"},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct config_errors errs = {0};
+        struct config_doc *doc = NULL;
+        char *got;
+
+        if (config_load_string("t.yaml", cases[i].text, &doc, &errs) != 0) {
+            config_errors_print(&errs, stderr);
+            fail_msg("case %zu did not load", i);
+        }
+        got = dump_node(doc->root);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: got %s", i, got);
+        free(got);
+        config_doc_free(doc);
+    }
+}
+
+/* A "billion laughs" document stops at the alias budget. */
+static void test_alias_bomb(void **state)
+{
+    struct config_errors errs = {0};
+    struct config_doc *doc = NULL;
+    char text[2048];
+    size_t len = 0;
+
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "a0: &a0 [x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 9; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
+                                i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    assert_int_equal(config_load_string("bomb.yaml", text, &doc, &errs), -EINVAL);
+    assert_null(doc);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.v[0].message, "more than 100000 nodes"));
+    config_errors_clear(&errs);
+
+    /* Deep anchors cannot be aliased deeper than the nesting limit. */
+    len = 0;
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "a: &d ");
+    for (int i = 0; i < 40; i++)
+        text[len++] = '[';
+    for (int i = 0; i < 40; i++)
+        text[len++] = ']';
+    len += (size_t)snprintf(text + len, sizeof(text) - len,
+                            "\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[*d]]]]"
+                            "]]]]]]]]]]]]]]]]]]]]]]]]\n");
+    assert_int_equal(config_load_string("deep.yaml", text, &doc, &errs), -EINVAL);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.v[0].message, "alias *d nests deeper than 64 levels"));
+    config_errors_clear(&errs);
 }
 
 static void test_deep_nesting(void **state)
@@ -225,6 +334,25 @@ static void test_merge_conflicts(void **state)
     config_errors_clear(&errs);
 }
 
+/* A main file with errors still gets its conf.d checked: one run, all errors. */
+static void test_errors_in_every_file(void **state)
+{
+    struct config_errors errs = {0};
+    struct config_doc *doc = NULL;
+    char *got;
+
+    assert_int_equal(config_load(CONF_TEST_DATA "/twobad/agentd.yaml", NULL, &doc, &errs), -EINVAL);
+    assert_null(doc);
+    got = errors_text(&errs);
+    assert_string_equal(got, CONF_TEST_DATA "/twobad/agentd.yaml:3:1: YAML syntax error: did not "
+                                            "find expected ',' or ']' (while parsing a flow "
+                                            "sequence at line 2)\n" CONF_TEST_DATA
+                                            "/twobad/conf.d/logs.yaml:3:5: logs[0].name: "
+                                            "duplicate key (first defined at line 2)\n");
+    free(got);
+    config_errors_clear(&errs);
+}
+
 static void test_empty_files(void **state)
 {
     struct config_errors errs = {0};
@@ -277,6 +405,58 @@ static void test_root_not_mapping(void **state)
     config_errors_clear(&errs);
 }
 
+/* The users' example configs load, with their sections in file order. */
+static void test_examples(void **state)
+{
+    static const struct {
+        const char *file, *keys;
+    } cases[] = {
+        {"dashboard-tunnel.yaml", "tunnel"},
+        {"media-cluster-node.yaml", "logs"},
+        {"reflector-behind-alb.yaml", "health targetgroup logs"},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct config_errors errs = {0};
+        struct config_doc *doc = NULL;
+        char path[512], keys[256] = "";
+
+        snprintf(path, sizeof(path), "%s/examples/%s", CONF_TEST_DATA, cases[i].file);
+        assert_int_equal(config_load(path, "/nonexistent", &doc, &errs), 0);
+        assert_int_equal(errs.n, 0);
+        for (size_t k = 0; k < doc->root->n; k++) {
+            snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%s%s", k ? " " : "",
+                     doc->root->keys[k]->value);
+        }
+        assert_string_equal(keys, cases[i].keys);
+        config_doc_free(doc);
+    }
+}
+
+/* Positions name files as the caller gave them: a relative main file has a
+ * relative conf.d. */
+static void test_relative_paths(void **state)
+{
+    struct config_errors errs = {0};
+    struct config_doc *doc = NULL;
+    char cwd[4096];
+    char *got;
+
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(CONF_TEST_DATA "/conflict"), 0);
+    assert_int_equal(config_load("agentd.yaml", NULL, &doc, &errs), -EINVAL);
+    assert_int_equal(chdir(cwd), 0);
+    got = errors_text(&errs);
+    assert_string_equal(got, "conf.d/a.yaml:1:1: health: already defined at agentd.yaml:3:1 (only "
+                             "lists can be split across files)\n"
+                             "conf.d/b.yaml:1:1: agentd: already defined at agentd.yaml:1:1 (only "
+                             "lists can be split across files)\n"
+                             "conf.d/c.yaml:4:1: YAML syntax error: did not find expected ',' or "
+                             "']' (while parsing a flow sequence at line 3)\n");
+    free(got);
+    config_errors_clear(&errs);
+}
+
 static void test_errors_json(void **state)
 {
     struct config_errors errs = {0};
@@ -310,6 +490,11 @@ int main(void)
         cmocka_unit_test(test_io_errors),
         cmocka_unit_test(test_root_not_mapping),
         cmocka_unit_test(test_errors_json),
+        cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_errors_in_every_file),
+        cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_relative_paths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
