@@ -170,14 +170,22 @@ static int ctl_restart(struct agentd_plugin_ctx *ctx, const json_t *args, json_t
 
 void tunnel_plugin_changed(struct tunnel_plugin *tp)
 {
-    size_t up = 0;
+    size_t up = 0, first = 0;
 
     if (tp->stopping)
         return;
-    for (size_t i = 0; i < tp->n; i++)
+    for (size_t i = 0; i < tp->n; i++) {
         up += tp->t[i]->state == TUNNEL_UP;
-    agentd_plugin_report(tp->ctx, up < tp->n, "%zu of %zu tunnel%s up", up, tp->n,
-                         tp->n == 1 ? "" : "s");
+        /* A tunnel still on its first attempt is starting, not failing:
+         * agentd should not call itself degraded at every start. */
+        first += tp->t[i]->state == TUNNEL_CONNECTING && tp->t[i]->attempts == 1;
+    }
+    if (first)
+        agentd_plugin_report(tp->ctx, up + first < tp->n, "%zu of %zu tunnel%s up, %zu connecting",
+                             up, tp->n, tp->n == 1 ? "" : "s", first);
+    else
+        agentd_plugin_report(tp->ctx, up < tp->n, "%zu of %zu tunnel%s up", up, tp->n,
+                             tp->n == 1 ? "" : "s");
 }
 
 static int tunnel_start_cb(struct agentd_plugin_ctx *ctx, struct agentd_err *err)

@@ -282,6 +282,8 @@ def test_forwards_carry_traffic(agentd_factory, sshd, backend):
     assert check["status"] == "pass" and check["critical"] is False, check
     assert check["plugin"] == "tunnel"
     d.wait_log(r"tunnel: 'web': up: 2 forwards established")
+    plugin = [p for p in d.ctl("status")["plugins"] if p["name"] == "tunnel"][0]
+    assert plugin["summary"] == "1 of 1 tunnel up", plugin
     metrics = d.ctl("metrics")
     assert 'agentd_tunnel_up{tunnel="web"} 1' in metrics, metrics
     assert 'agentd_tunnel_attempts_total{tunnel="web"} 1' in metrics, metrics
