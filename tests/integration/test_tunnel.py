@@ -527,6 +527,34 @@ def test_sigterm_leaves_no_ssh(agentd_factory, sshd, backend):
     wait_for(lambda: not ssh_pids(sshd), 5, what="no ssh left after SIGTERM")
 
 
+def test_ssh_runs_clean_in_own_group(agentd_factory, sshd, backend):
+    d = agentd_factory("tunnel:\n" + tunnel_yaml("env", sshd, remote=["0:127.0.0.1:%d" % backend.port]),
+                       env={"SSH_AUTH_SOCK": "/tmp/agentd-test-agent.sock", "AGENTD_TEST_MARKER": "leak"})
+    d.start()
+    st = wait_state(d, "env", "up")
+    pid = st["pid"]
+    environ = pathlib.Path("/proc/%d/environ" % pid).read_bytes().split(b"\0")
+    assert not [e for e in environ if e.startswith((b"SSH_AUTH_SOCK=", b"AGENTD_TEST_MARKER="))], environ
+    assert os.getpgid(pid) == pid, "ssh must lead its own process group"
+    assert os.getpgid(pid) != os.getpgid(d.proc.pid)
+    assert d.stop() == 0
+
+
+def test_stop_escalates_to_sigkill(agentd_factory, sshd, backend):
+    """An ssh that does not act on SIGTERM (stopped here) is killed after
+    the grace period, and agentd's stop still completes."""
+    d = agentd_factory("tunnel:\n" + tunnel_yaml("stuck", sshd, remote=["0:127.0.0.1:%d" % backend.port]))
+    d.start()
+    pid = wait_state(d, "stuck", "up")["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    assert d.stop(signal.SIGTERM) == 0
+    took = time.monotonic() - t0
+    assert 1.5 <= took <= 15, took
+    assert "did not exit within 2000 ms of SIGTERM" in d.log()
+    wait_for(lambda: not ssh_pids(sshd), 5, what="no ssh left")
+
+
 def test_sigkill_leaves_no_ssh(agentd_factory, sshd, backend):
     d = agentd_factory("tunnel:\n" + tunnel_yaml("k", sshd, remote=["0:127.0.0.1:%d" % backend.port]))
     d.start()
