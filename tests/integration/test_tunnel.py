@@ -339,6 +339,7 @@ def test_silent_server_detected_by_keepalive(agentd_factory, sshd, backend):
     try:
         t0 = time.monotonic()
         wait_state(d, "quiet", ("down", "backoff", "connecting"), timeout=2 + 4)
+        print("silent server detected after %.2fs" % (time.monotonic() - t0))
         assert time.monotonic() - t0 <= 2 + 4
         # The stale session keeps the port: the new session's forward fails.
         st = wait_for(lambda: (lambda s: s if s.get("error_class") == "forward" else None)(status(d, "quiet")),
@@ -483,6 +484,17 @@ def test_reload_keeps_unchanged_tunnels(agentd_factory, sshd, backend):
     names = [c["name"] for c in d.ctl("health")["checks"]]
     assert "tunnel:a" in names and "tunnel:c" in names and "tunnel:b" not in names
     assert len(ssh_pids(sshd)) == 2
+
+    # A changed tunnel is restarted with its new config; the others stay.
+    pid_c = status(d, "c")["pid"]
+    d.write_config(body("a", "c").replace("count: 2", "count: 3"))
+    d.ctl("reload")
+    wait_for(lambda: (lambda s: s if s["state"] == "up" and s["pid"] != pid_c else None)(status(d, "c")),
+             15, interval=0.1, what="c restarted")
+    wait_for(lambda: (lambda s: s if s["state"] == "up" and s["pid"] != pid_a else None)(status(d, "a")),
+             15, interval=0.1, what="a restarted")
+    assert "ServerAliveCountMax=3" in pathlib.Path("/proc/%d/cmdline" % status(d, "c")["pid"]).read_bytes().decode()
+    assert health_check(d, "tunnel:c")["status"] == "pass"
     assert d.stop() == 0
 
 
@@ -535,6 +547,12 @@ def test_ssh_runs_clean_in_own_group(agentd_factory, sshd, backend):
     pid = st["pid"]
     environ = pathlib.Path("/proc/%d/environ" % pid).read_bytes().split(b"\0")
     assert not [e for e in environ if e.startswith((b"SSH_AUTH_SOCK=", b"AGENTD_TEST_MARKER="))], environ
+    argv = pathlib.Path("/proc/%d/cmdline" % pid).read_bytes().decode().rstrip("\0").split("\0")
+    for opt in ("BatchMode=yes", "ExitOnForwardFailure=yes", "StrictHostKeyChecking=yes",
+                "IdentitiesOnly=yes", "UserKnownHostsFile=%s" % sshd.known_hosts,
+                "ServerAliveInterval=1", "ServerAliveCountMax=2", "ConnectTimeout=3"):
+        assert opt in argv, (opt, argv)
+    assert argv[0] == "ssh" and "-N" in argv and argv[-2:] == ["--", "127.0.0.1"], argv
     assert os.getpgid(pid) == pid, "ssh must lead its own process group"
     assert os.getpgid(pid) != os.getpgid(d.proc.pid)
     assert d.stop() == 0
