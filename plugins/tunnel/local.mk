@@ -7,7 +7,8 @@ TUNNEL_TEST_CF = -Wno-missing-field-initializers
 
 plugin_LTLIBRARIES += plugins/tunnel/tunnel.la
 plugins_tunnel_tunnel_la_SOURCES = plugins/tunnel/tunnel.h plugins/tunnel/tunnel.c \
-	plugins/tunnel/tunnel-fsm.c plugins/tunnel/tunnel-options.c $(TUNNEL_PURE)
+	plugins/tunnel/tunnel-fsm.c plugins/tunnel/tunnel-setup.c plugins/tunnel/tunnel-status.c \
+	plugins/tunnel/tunnel-options.c $(TUNNEL_PURE)
 plugins_tunnel_tunnel_la_CFLAGS = $(PLUGIN_CF)
 plugins_tunnel_tunnel_la_LDFLAGS = $(PLUGIN_LF)
 
@@ -33,6 +34,7 @@ tests_unit_test_tunnel_classify_CFLAGS = $(UNIT_CF) $(TUNNEL_TEST_CF)
 tests_unit_test_tunnel_classify_LDADD = $(CMOCKA_LIBS)
 # The state machine against a mock host (the test defines the host calls).
 tests_unit_test_tunnel_fsm_SOURCES = tests/unit/test-tunnel-fsm.c plugins/tunnel/tunnel-fsm.c \
+	plugins/tunnel/tunnel-setup.c plugins/tunnel/tunnel-status.c \
 	$(TUNNEL_PURE)
 tests_unit_test_tunnel_fsm_CFLAGS = $(UNIT_CF) $(TUNNEL_TEST_CF)
 tests_unit_test_tunnel_fsm_LDADD = $(CMOCKA_LIBS) $(LIBUV_LIBS) $(JANSSON_LIBS)

@@ -238,6 +238,9 @@ struct tunnel_plugin {
     agentd_stop_done_fn done;
 };
 
+/* In tunnel-setup.c: the effective keepalive (10 s x 3 when not set). */
+unsigned tunnel_keepalive_s(const struct tunnel_conf *c);
+unsigned tunnel_keepalive_count(const struct tunnel_conf *c);
 /* Prepares t from its config (parsing, argv). No handles yet. */
 int tunnel_init(struct tunnel *t, struct tunnel_plugin *tp, const struct tunnel_conf *conf,
                 struct agentd_err *err);
