@@ -118,8 +118,17 @@ static void went_up(struct tunnel *t)
     t->cur_prio = 0;
     t->cur_msg[0] = '\0';
     set_state(t, TUNNEL_UP);
-    tlog(t, AGENTD_LOG_NOTICE, "up: %zu forward%s established to %s@%s:%u (attempt %" PRIu64 ")",
-         t->nfwd, t->nfwd == 1 ? "" : "s", t->dest.user, t->dest.host, t->dest.port, t->attempts);
+    if (t->down_mono_ms)
+        tlog(t, AGENTD_LOG_NOTICE,
+             "up again: %zu forward%s established to %s@%s:%u after %" PRIu64 ".%01" PRIu64
+             " s down (attempt %" PRIu64 ")",
+             t->nfwd, t->nfwd == 1 ? "" : "s", t->dest.user, t->dest.host, t->dest.port,
+             (t->up_mono_ms - t->down_mono_ms) / 1000u,
+             (t->up_mono_ms - t->down_mono_ms) % 1000u / 100u, t->attempts);
+    else
+        tlog(t, AGENTD_LOG_NOTICE,
+             "up: %zu forward%s established to %s@%s:%u (attempt %" PRIu64 ")", t->nfwd,
+             t->nfwd == 1 ? "" : "s", t->dest.user, t->dest.host, t->dest.port, t->attempts);
     if (t->check)
         agentd_health_set(t->check, AGENTD_HEALTH_PASS, "up: %zu forward%s to %s", t->nfwd,
                           t->nfwd == 1 ? "" : "s", t->dest.host);
@@ -284,8 +293,11 @@ static void on_exit_cb(struct agentd_child *child, int64_t exit_status, int term
         memcpy(msg, t->cur_msg, sizeof(msg));
     }
     permanent = tunnel_err_permanent(e);
-    if (was_up && now_ms(t) - t->up_mono_ms >= t->conf->backoff_reset_ms)
-        t->failures = 0;
+    if (was_up) {
+        t->down_mono_ms = now_ms(t);
+        if (t->down_mono_ms - t->up_mono_ms >= t->conf->backoff_reset_ms)
+            t->failures = 0;
+    }
     if (e == t->last_err && strstr(t->last_msg, msg) && !was_up)
         t->last_repeats++;
     else

@@ -204,7 +204,8 @@ struct tunnel {
 
     enum tunnel_state state;
     uint64_t state_mono_ms, state_wall_ms, up_mono_ms, next_mono_ms;
-    unsigned failures; /* consecutive failed attempts: drives the backoff */
+    uint64_t down_mono_ms; /* when the session was last lost; 0: never up and down */
+    unsigned failures;     /* consecutive failed attempts: drives the backoff */
     uint64_t attempts, restarts;
     struct agentd_child *child;
     bool restart_now;      /* the exit was asked for by agentctl tunnel restart */

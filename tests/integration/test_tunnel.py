@@ -319,6 +319,7 @@ def test_server_down_and_back(agentd_factory, sshd, backend):
     assert st["restarts"] >= 1
     wait_for(lambda: carries(rport, backend.token), 10, what="traffic through the restored tunnel")
     assert health_check(d, "tunnel:db")["status"] == "pass"
+    d.wait_log(r"'db': up again: 1 forward established to .* after \d+\.\d s down")
     print("restored %.2fs after sshd came back" % restore)
     assert d.stop() == 0
 
