@@ -94,12 +94,25 @@ static struct agentd_option elem_option(const struct agentd_option *opt)
     return e;
 }
 
+/* Whether YAML would read s as a plain, non-null scalar with the same text. */
+static bool plain_word(const char *s)
+{
+    if (!*s || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL") || strchr("-.", s[0]))
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("_./+-", *p)))
+            return false;
+    }
+    return true;
+}
+
 static int parse_default(const char *def, struct config_node **ret, struct config_errors *errs)
 {
     struct config_node *n;
 
-    /* Most defaults are a word like "5s": skip the YAML parser for them. */
-    if (conf_plain_safe(def) && !strchr(def, ':')) {
+    /* Most defaults are a word like "5s" or "true": skip the YAML parser. */
+    if (plain_word(def)) {
         n = conf_node_new(CONFIG_SCALAR, default_file, 1, 1);
         if (!n || !(n->value = strdup(def))) {
             conf_node_free(n);
