@@ -45,9 +45,9 @@ struct config_node {
     enum config_node_kind kind;
     const char *file; /* shared, owned by the doc */
     unsigned line, col;
-    char *value;               /* SCALAR: its text */
-    bool quoted;               /* SCALAR: was quoted in YAML (so "123" stays a string) */
-    size_t n;                  /* SEQUENCE / MAPPING: number of children */
+    char *value;                /* SCALAR: its text */
+    bool quoted;                /* SCALAR: was quoted in YAML (so "123" stays a string) */
+    size_t n;                   /* SEQUENCE / MAPPING: number of children */
     struct config_node **items; /* SEQUENCE items; MAPPING values */
     struct config_node **keys;  /* MAPPING keys (scalars) */
 };
@@ -97,8 +97,7 @@ int config_apply(const struct config_node *node, const char *path,
                  struct config_errors *errs);
 void config_free(const struct agentd_schema *schema, bool list_root, void *conf);
 /* Whether two filled configs are equal (decides reload vs no-op). */
-bool config_equal(const struct agentd_schema *schema, bool list_root, const void *a,
-                  const void *b);
+bool config_equal(const struct agentd_schema *schema, bool list_root, const void *a, const void *b);
 /* Emits a filled config as YAML under key `name` with defaults filled in and
  * AGENTD_OPT_SECRET values shown as "********". */
 void config_dump(FILE *f, const char *name, const struct agentd_schema *schema, bool list_root,
