@@ -139,7 +139,7 @@ static const struct agentd_option tunnel_options[] = {
     {.name = "name",
      .type = AGENTD_OPT_STRING,
      .offset = offsetof(struct tunnel_conf, name),
-     .flags = AGENTD_OPT_REQUIRED,
+     .flags = AGENTD_OPT_REQUIRED | AGENTD_OPT_UNIQUE,
      .description = "the tunnel's name in status, logs (TUNNEL=) and its health check"},
     {.name = "destination",
      .type = AGENTD_OPT_STRING,

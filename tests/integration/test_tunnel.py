@@ -8,6 +8,7 @@ import getpass
 import http.server
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -520,15 +521,16 @@ def test_accept_new_records_key(agentd_factory, sshd, backend, tmp_path):
     assert d.stop() == 0
 
 
-def test_duplicate_names_fail_the_plugin(agentd_factory, sshd):
+def test_duplicate_names_are_a_config_error(agentd_factory, sshd):
     d = agentd_factory("tunnel:\n" + tunnel_yaml("same", sshd, remote=["0:127.0.0.1:9"])
                        + tunnel_yaml("same", sshd, remote=["0:127.0.0.1:10"]))
-    d.start()
-    p = [p for p in d.ctl("plugins") if p["name"] == "tunnel"][0]
-    assert p["state"] == "failed", p
-    assert "name 'same' is already used by tunnel[0]" in p["error"], p
+    r = run_agentd("--check-config", "-c", str(d.config), env=d.env)
+    assert r.returncode == 78, r
+    assert re.search(r"agentd\.yaml:\d+:\d+: tunnel\[1\]\.name: 'same' is already used by tunnel\[0\]",
+                     r.stdout + r.stderr), r
+    d.start(wait_ready=False)
+    assert d.proc.wait(timeout=30) == 78
     assert not ssh_pids(sshd)
-    assert d.stop() == 0
 
 
 def test_sigterm_leaves_no_ssh(agentd_factory, sshd, backend):
