@@ -16,6 +16,7 @@ Admin endpoints (plain JSON, no signature):
   POST /admin/instances {"i-...": "127.0.0.1"}   instance id -> address to check
   POST /admin/faults {"throttle": N, "error500": N, "latency_ms": M,
         "throttle_ratio": r, "actions": [..]}   the next N matching requests fail
+  POST /admin/forget {"arn"}                    drop every target of the group
   GET  /admin/state                             groups, targets, request log
 """
 import json
@@ -303,6 +304,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, json.dumps({"arn": g["arn"]}), "application/json")
             if self.path == "/admin/instances":
                 INSTANCES.update(data)
+                return self.send(200, "{}", "application/json")
+            if self.path == "/admin/forget":
+                # The target vanishes from the group, as when someone deregisters it by hand.
+                for g in GROUPS.values():
+                    if not data.get("arn") or g["arn"] == data["arn"]:
+                        g["targets"].clear()
                 return self.send(200, "{}", "application/json")
             if self.path == "/admin/faults":
                 FAULTS.update({"throttle": 0, "error500": 0, "latency_ms": 0, "throttle_ratio": 0.0,
