@@ -338,7 +338,7 @@ static int configure(struct agentd_plugin_ctx *ctx, const void *conf, struct age
     agentd_plugin_set_data(ctx, tg);
     /* The stop must outlast a drain; refined once deregistration delays are read. */
     agentd_plugin_set_stop_timeout(ctx,
-                                   (c->drain_timeout_ms ? c->drain_timeout_ms : 300000) + 30000);
+                                   (c->drain_timeout_ms ? c->drain_timeout_ms : 300000) + 60000);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #define DEFAULT_DEREG_DELAY_S 300
 #define FIRST_POLL_MS         5000
+#define DEREG_GRACE_MS        30000
 
 static const char *const state_names[] = {
     [TG_WAITING] = "waiting-for-health", [TG_REGISTERING] = "registering",
@@ -185,6 +186,16 @@ static void step_draining(struct tg_group *g, bool due)
             return;
         g->drain_started_ms = now;
         set_drain_deadline(g, now);
+        /* Until the deregistration is accepted the deadline has a grace: a
+         * throttled DeregisterTargets is retried, never given up, while there
+         * is time before the instance goes. The drain wait starts at the ack. */
+        g->drain_deadline_ms += DEREG_GRACE_MS;
+        if (g->tg->interruption_at > 0) {
+            int64_t left = g->tg->interruption_at * 1000 - (int64_t)wall_ms();
+            uint64_t cap = now + (uint64_t)(left > 0 ? left : 0);
+            if (g->drain_deadline_ms > cap)
+                g->drain_deadline_ms = cap;
+        }
         g->failures = 0;
         g->timer_due = false;
         uv_timer_stop(&g->timer);
@@ -428,13 +439,16 @@ static void on_reply(struct agentd_plugin_ctx *ctx, const struct agentd_aws_resp
         agentd_notice(ctx, "group '%s': deregistered target %s (%s); draining", name_of(g),
                       target_id(g), g->tg->drain_reason);
         replace(&g->last_error, NULL);
+        g->drain_started_ms = tg_now_ms();
+        set_drain_deadline(g, g->drain_started_ms);
         arm(g, 0);
     } else if (strcmp(action, "DescribeTargetGroupAttributes") == 0) {
         g->delay_asked = true;
         if (r.dereg_delay_s >= 0) {
             g->dereg_delay_s = r.dereg_delay_s;
             /* The stop must outlast the longest drain. */
-            agentd_plugin_set_stop_timeout(ctx, (uint64_t)(r.dereg_delay_s + 30) * 1000u);
+            agentd_plugin_set_stop_timeout(ctx, (uint64_t)r.dereg_delay_s * 1000u + DEREG_GRACE_MS +
+                                                    30000u);
             if (g->tg->draining && g->tg->conf->drain_timeout_ms == 0)
                 set_drain_deadline(g, g->drain_started_ms);
         }
