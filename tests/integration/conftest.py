@@ -203,7 +203,7 @@ class Agentd:
         s.close()
         return json.loads(buf) if buf else None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
