@@ -12,6 +12,7 @@
 #define DEFAULT_DEREG_DELAY_S 300
 #define FIRST_POLL_MS         5000
 #define DEREG_GRACE_MS        30000
+#define DRAIN_MARGIN_MS       2000
 
 static const char *const state_names[] = {
     [TG_WAITING] = "waiting-for-health", [TG_REGISTERING] = "registering",
@@ -138,8 +139,11 @@ static void set_drain_deadline(struct tg_group *g, uint64_t started_mono)
 {
     const struct tg_conf *c = g->tg->conf;
     uint64_t ms = c->drain_timeout_ms;
+    /* The load balancer finishes draining when the delay ends, and we learn
+     * it on the next poll: allow one poll and a round trip beyond. */
     if (ms == 0)
-        ms = (uint64_t)(g->dereg_delay_s >= 0 ? g->dereg_delay_s : DEFAULT_DEREG_DELAY_S) * 1000u;
+        ms = (uint64_t)(g->dereg_delay_s >= 0 ? g->dereg_delay_s : DEFAULT_DEREG_DELAY_S) * 1000u +
+             c->drain_poll_ms + DRAIN_MARGIN_MS;
     if (g->tg->interruption_at > 0) {
         int64_t left = g->tg->interruption_at * 1000 - (int64_t)wall_ms();
         if (left < 0)

@@ -100,7 +100,7 @@ health:
     - name: app
       tcp: 127.0.0.1:%d
       interval: 250ms
-      timeout: 1s
+      timeout: 200ms
       rise: 1
       fall: 1
 targetgroup:
@@ -148,7 +148,7 @@ def test_joins_only_when_healthy_and_leaves_drained_on_sigterm(agentd_factory, e
              what="plugin sees healthy")
     # SIGTERM: deregistered and drained before agentd exits 0, within the drain timeout.
     t0 = time.monotonic()
-    d.signal(signal.SIGTERM)
+    d.send_signal(signal.SIGTERM)
     assert d.stop(timeout=30) == 0
     took = time.monotonic() - t0
     dereg = elb.requests("DeregisterTargets")
@@ -225,7 +225,7 @@ def test_throttling_storm_during_stop_does_not_lose_the_deregistration(agentd_fa
     d.start()
     wait_for(lambda: elb.target(arn) is not None, 10, what="registered")
     post(elb.url + "/admin/faults", {"throttle": 8, "actions": ["DeregisterTargets"]})
-    d.signal(signal.SIGTERM)
+    d.send_signal(signal.SIGTERM)
     assert d.stop(timeout=40) == 0
     dereg = elb.requests("DeregisterTargets")
     assert [r["error"] for r in dereg[:8]] == ["Throttling"] * 8
