@@ -247,7 +247,7 @@ def test_interruption_notice_deregisters(agentd_factory, elb, app, notice):
     imds = Emulator("imds.py", "--instance-id", INSTANCE)
     try:
         hp = free_port()
-        arn = elb.group("spot", hp, delay=30)
+        arn = elb.group("spot", hp, delay=2)
         d = agentd_factory(config(elb, hp, app.port, [{"arn": arn, "port": 8000}]) +
                            imds_config(imds.base_url),
                            env=dict(CREDS, AWS_EC2_METADATA_DISABLED="false"))
