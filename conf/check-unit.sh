@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 # must stay agentd.service).
 printf '#!/bin/sh\nexit 0\n' >"$tmp/agentd"
 chmod +x "$tmp/agentd"
-sed -e "s|^\(Exec[A-Za-z]*=[-@+!:]*\)/[^ ]*/agentd\( \|\$\)|\1$tmp/agentd\2|" "$unit" >"$tmp/agentd.service"
+sed -E "s#^(Exec[A-Za-z]*=[-@+!:]*)/[^ ]*/agentd( |\$)#\1$tmp/agentd\2#" "$unit" >"$tmp/agentd.service"
 
 # A typo ("Unknown key") is only a warning with exit status 0: any stderr
 # line about our unit fails the test. Lines about other units of the host
