@@ -161,10 +161,18 @@ class Agentd:
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
         if wait_ready:
+            def ready_or_dead():
+                if any(m.get("READY") == "1" for _, m in list(self.notify.messages)):
+                    return "ready"
+                if self.proc.poll() is not None:
+                    return "exited with %d" % self.proc.returncode
+                return None
             try:
-                self.notify.wait("READY", "1", timeout=timeout)
+                how = wait_for(ready_or_dead, timeout, what="READY=1")
             except AssertionError:
-                raise AssertionError("agentd did not become ready; log:\n" + self.log())
+                how = "not ready after %.0fs" % timeout
+            if how != "ready":
+                raise AssertionError("agentd %s; log:\n%s" % (how, self.log()))
         return self
 
     def log(self):
@@ -203,7 +211,7 @@ class Agentd:
         s.close()
         return json.loads(buf) if buf else None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
