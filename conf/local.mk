@@ -34,7 +34,10 @@ install-agentd-confd:
 
 EXTRA_DIST += conf/agentd.yaml conf/agentd.service.in conf/check-unit.sh \
 	conf/cloud-init/README.md conf/cloud-init/app-behind-alb.yaml \
-	conf/cloud-init/logs-s3-and-tunnel.yaml
+	conf/cloud-init/logs-s3-and-tunnel.yaml \
+	tests/integration/test_packaging.py tests/deps/pkg.txt \
+	tests/e2e/run tests/e2e/build-deb tests/e2e/parts/README.md \
+	tests/e2e/parts/10-health.sh
 
 # The unit is linted by systemd itself: "verify" (a typo is only a warning
 # on stderr, so any stderr fails) and the offline "security" exposure
