@@ -1,5 +1,6 @@
 # e2e part: the health endpoint, on the loopback the container shares with
 # the host, so the host asks it like a load balancer would.
+e2e_has_plugin health || return 0
 HEALTH_PORT=$(e2e_port)
 e2e_config "health:
   listen: [\"127.0.0.1:$HEALTH_PORT\"]
