@@ -38,7 +38,8 @@ EXTRA_DIST += conf/agentd.yaml conf/agentd.service.in conf/check-unit.sh \
 	tests/integration/test_packaging.py tests/deps/pkg.txt \
 	tests/e2e/run tests/e2e/build-deb tests/e2e/parts/README.md \
 	tests/e2e/parts/10-health.sh tests/e2e/parts/20-imds.sh \
-	tests/e2e/parts/60-targetgroup.sh tests/e2e/parts/70-logs.sh
+	tests/e2e/parts/50-tunnel.sh tests/e2e/parts/60-targetgroup.sh \
+	tests/e2e/parts/70-logs.sh
 
 # The unit is linted by systemd itself: "verify" (a typo is only a warning
 # on stderr, so any stderr fails) and the offline "security" exposure
