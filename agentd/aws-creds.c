@@ -1,16 +1,13 @@
-/* The credentials chain and cache.
+/* The credentials cache.
  *
- * Sources are tried in the SDKs' order (environment, shared files, then the
- * providers plugins register, such as imds), or only the one the `aws:
- * credentials:` option pins. Credentials with an Expiration are refreshed
- * ahead of it as the SDKs do: within 15 minutes (advisory) a refresh starts
- * in the background while requests keep the current ones; within 10 minutes
- * (mandatory) requests wait for the refresh. Only one refresh runs at a
- * time however many requests wait. When a refresh fails, unexpired
- * credentials stay in use and a warning says once when they will expire;
- * failed refreshes back off so a down IMDS is not hammered. */
+ * Credentials with an Expiration are refreshed ahead of it as the SDKs do:
+ * within 15 minutes (advisory) a refresh starts in the background while
+ * requests keep the current ones; within 10 minutes (mandatory) requests
+ * wait for the refresh. Only one refresh runs at a time however many
+ * requests wait. When a refresh fails, unexpired credentials stay in use and
+ * a warning says once when they will expire; failed refreshes back off so a
+ * down IMDS is not hammered. The sources are tried by aws-creds-chain.c. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,68 +15,26 @@
 
 #include <openssl/crypto.h>
 
-#include "aws-internal.h"
+#include "aws-creds-state.h"
 
-#define ADVISORY_S    (15 * 60)
-#define MANDATORY_S   (10 * 60)
-#define MAX_PROVIDERS 8
+#define ADVISORY_S  (15 * 60)
+#define MANDATORY_S (10 * 60)
 
-struct provider {
-    struct agentd_plugin_ctx *owner;
-    char name[32];
-    void (*fetch)(void *provider_ud, agentd_creds_done_fn done, void *host_ud);
-    void *ud;
-};
-
-struct aws_creds_wait {
-    struct aws_creds_wait *next;
-    aws_creds_fn fn;
-    void *ud;
-};
-
-/* One step of a refresh in flight; the generation tells stale answers (a
- * refresh abandoned because its provider went away) from current ones. */
-struct attempt {
-    unsigned gen;
-    size_t step;
-    struct aws_profile profile;
-    int status;
-};
-
-static struct {
-    struct agentd_plugin_ctx *ctx;
-    enum aws_creds_source source;
-    char *profile, *credentials_file, *config_file;
-    struct aws_creds cur;
-    int64_t obtained; /* when cur was fetched */
-    bool have;
-    bool refreshing;
-    unsigned gen;
-    struct aws_creds_wait *waiters;
-    struct provider providers[MAX_PROVIDERS];
-    size_t nproviders;
-    char reasons[512]; /* why sources failed, for the error message */
-    char last_error[512];
-    char last_source[32];
-    bool warned_expiring;
-    unsigned fails;
-    int64_t next_attempt;
-    int64_t (*now)(void);
-} st;
+struct creds_state creds_state;
 
 static int64_t wall_now(void)
 {
     return (int64_t)time(NULL);
 }
 
-static int64_t now_s(void)
+int64_t creds_now(void)
 {
-    return st.now ? st.now() : wall_now();
+    return creds_state.now ? creds_state.now() : wall_now();
 }
 
 void aws_creds_set_clock(int64_t (*now)(void))
 {
-    st.now = now;
+    creds_state.now = now;
 }
 
 static void free_secret(char *s)
@@ -142,114 +97,101 @@ static bool streq(const char *a, const char *b)
 
 void aws_creds_configure(struct agentd_plugin_ctx *ctx, const struct aws_creds_settings *s)
 {
-    bool changed = st.source != s->source || !streq(st.profile, s->profile) ||
-                   !streq(st.credentials_file, s->credentials_file) ||
-                   !streq(st.config_file, s->config_file);
+    bool changed = creds_state.source != s->source || !streq(creds_state.profile, s->profile) ||
+                   !streq(creds_state.credentials_file, s->credentials_file) ||
+                   !streq(creds_state.config_file, s->config_file);
 
-    st.ctx = ctx;
-    st.source = s->source;
-    replace_str(&st.profile, s->profile);
-    replace_str(&st.credentials_file, s->credentials_file);
-    replace_str(&st.config_file, s->config_file);
+    creds_state.ctx = ctx;
+    creds_state.source = s->source;
+    replace_str(&creds_state.profile, s->profile);
+    replace_str(&creds_state.credentials_file, s->credentials_file);
+    replace_str(&creds_state.config_file, s->config_file);
     if (changed)
         aws_creds_invalidate();
 }
 
 void aws_creds_invalidate(void)
 {
-    aws_creds_clear(&st.cur);
-    st.have = false;
-    st.fails = 0;
-    st.next_attempt = 0;
+    aws_creds_clear(&creds_state.cur);
+    creds_state.have = false;
+    creds_state.fails = 0;
+    creds_state.next_attempt = 0;
 }
 
 static void deliver(int status, const char *message)
 {
     struct aws_creds_wait *w;
 
-    while ((w = st.waiters)) {
-        st.waiters = w->next;
-        w->fn(status, status >= 0 ? &st.cur : NULL, message, w->ud);
+    while ((w = creds_state.waiters)) {
+        creds_state.waiters = w->next;
+        w->fn(status, status >= 0 ? &creds_state.cur : NULL, message, w->ud);
         free(w);
     }
 }
 
-static void refresh_done(int status, const char *message)
+void creds_refresh_done(int status, const char *message)
 {
-    int64_t now = now_s();
+    int64_t now = creds_now();
     char when[32];
 
-    st.refreshing = false;
+    creds_state.refreshing = false;
     if (status >= 0) {
-        if (strcmp(st.last_source, st.cur.source) != 0) {
-            if (st.cur.expiration) {
-                format_time(st.cur.expiration, when, sizeof(when));
-                agentd_info(st.ctx, "using AWS credentials from %s (expire %s)", st.cur.source,
-                            when);
+        if (strcmp(creds_state.last_source, creds_state.cur.source) != 0) {
+            if (creds_state.cur.expiration) {
+                format_time(creds_state.cur.expiration, when, sizeof(when));
+                agentd_info(creds_state.ctx, "using AWS credentials from %s (expire %s)",
+                            creds_state.cur.source, when);
             } else
-                agentd_info(st.ctx, "using AWS credentials from %s", st.cur.source);
-            snprintf(st.last_source, sizeof(st.last_source), "%s", st.cur.source);
+                agentd_info(creds_state.ctx, "using AWS credentials from %s",
+                            creds_state.cur.source);
+            snprintf(creds_state.last_source, sizeof(creds_state.last_source), "%s",
+                     creds_state.cur.source);
         } else
-            agentd_debug(st.ctx, "AWS credentials from %s refreshed", st.cur.source);
-        st.fails = 0;
-        st.next_attempt = 0;
-        st.warned_expiring = false;
-        st.last_error[0] = '\0';
+            agentd_debug(creds_state.ctx, "AWS credentials from %s refreshed",
+                         creds_state.cur.source);
+        creds_state.fails = 0;
+        creds_state.next_attempt = 0;
+        creds_state.warned_expiring = false;
+        creds_state.last_error[0] = '\0';
+        aws_plugin_summary();
         deliver(0, NULL);
         return;
     }
-    snprintf(st.last_error, sizeof(st.last_error), "%s", message ? message : "unknown error");
-    st.fails++;
-    st.next_attempt = now + (st.fails < 6 ? (1 << st.fails) : 60);
-    if (st.have && (!st.cur.expiration || now < st.cur.expiration)) {
-        if (!st.warned_expiring) {
-            format_time(st.cur.expiration, when, sizeof(when));
-            agentd_warning(st.ctx,
+    snprintf(creds_state.last_error, sizeof(creds_state.last_error), "%s",
+             message ? message : "unknown error");
+    creds_state.fails++;
+    creds_state.next_attempt = now + (creds_state.fails < 6 ? (1 << creds_state.fails) : 60);
+    if (creds_state.have && (!creds_state.cur.expiration || now < creds_state.cur.expiration)) {
+        if (!creds_state.warned_expiring) {
+            format_time(creds_state.cur.expiration, when, sizeof(when));
+            agentd_warning(creds_state.ctx,
                            "AWS credentials from %s expire at %s (in %lld s) and cannot be "
                            "refreshed: %s",
-                           st.cur.source, when, (long long)(st.cur.expiration - now),
-                           st.last_error);
-            st.warned_expiring = true;
+                           creds_state.cur.source, when,
+                           (long long)(creds_state.cur.expiration - now), creds_state.last_error);
+            creds_state.warned_expiring = true;
         }
+        aws_plugin_summary();
         deliver(0, NULL);
         return;
     }
-    if (st.have) {
-        agentd_error(st.ctx, "AWS credentials from %s expired and cannot be refreshed: %s",
-                     st.cur.source, st.last_error);
-        aws_creds_clear(&st.cur);
-        st.have = false;
+    if (creds_state.have) {
+        agentd_error(creds_state.ctx, "AWS credentials from %s expired and cannot be refreshed: %s",
+                     creds_state.cur.source, creds_state.last_error);
+        aws_creds_clear(&creds_state.cur);
+        creds_state.have = false;
     } else
-        agentd_warning(st.ctx, "no AWS credentials: %s", st.last_error);
-    deliver(-ENOKEY, st.last_error);
+        agentd_warning(creds_state.ctx, "no AWS credentials: %s", creds_state.last_error);
+    aws_plugin_summary();
+    deliver(-ENOKEY, creds_state.last_error);
 }
 
-static void add_reason(const char *fmt, ...) AGENTD_PRINTF(1, 2);
-
-static void add_reason(const char *fmt, ...)
+void creds_set_current(struct aws_creds *c)
 {
-    size_t n = strlen(st.reasons);
-    va_list ap;
-
-    if (n + 3 >= sizeof(st.reasons))
-        return;
-    if (n) {
-        memcpy(st.reasons + n, "; ", 3);
-        n += 2;
-    }
-    va_start(ap, fmt);
-    vsnprintf(st.reasons + n, sizeof(st.reasons) - n, fmt, ap);
-    va_end(ap);
-}
-
-static void chain_step(size_t step);
-
-static void set_current(struct aws_creds *c)
-{
-    aws_creds_clear(&st.cur);
-    st.cur = *c;
-    st.obtained = now_s();
-    st.have = true;
+    aws_creds_clear(&creds_state.cur);
+    creds_state.cur = *c;
+    creds_state.obtained = creds_now();
+    creds_state.have = true;
 }
 
 /* The SDKs' windows, scaled down for credentials that live less than an
@@ -258,174 +200,44 @@ static void set_current(struct aws_creds *c)
  * they had when fetched. */
 static int64_t window(int64_t sdk_s, int64_t divisor)
 {
-    int64_t life = st.cur.expiration - st.obtained;
+    int64_t life = creds_state.cur.expiration - creds_state.obtained;
 
     return life / divisor < sdk_s ? life / divisor : sdk_s;
-}
-
-static void profile_work(void *ud)
-{
-    struct attempt *a = ud;
-
-    a->status = aws_profile_load(st.credentials_file, st.config_file, st.profile, &a->profile);
-}
-
-static void profile_done(void *ud, int status)
-{
-    struct attempt *a = ud;
-    struct agentd_aws_credentials c = {0};
-    struct aws_creds got = {0};
-    char src[48];
-    size_t step = a->step;
-
-    if (a->gen != st.gen || !st.refreshing) {
-        aws_profile_clear(&a->profile);
-        free(a);
-        return;
-    }
-    if (status == 0 && a->status == 0 && a->profile.access_key_id && a->profile.secret_access_key) {
-        c.access_key_id = a->profile.access_key_id;
-        c.secret_access_key = a->profile.secret_access_key;
-        c.session_token = a->profile.session_token;
-        snprintf(src, sizeof(src), "profile %s", aws_profile_name(st.profile));
-        if (aws_creds_copy(&got, &c, src) == 0) {
-            aws_profile_clear(&a->profile);
-            free(a);
-            set_current(&got);
-            refresh_done(0, NULL);
-            return;
-        }
-    }
-    if (a->status < 0 && a->status != -ENOENT)
-        add_reason("profile '%s': %s", aws_profile_name(st.profile), strerror(-a->status));
-    else
-        add_reason("profile '%s' has no keys in the shared files", aws_profile_name(st.profile));
-    aws_profile_clear(&a->profile);
-    free(a);
-    chain_step(step + 1);
-}
-
-static void provider_done(int status, const struct agentd_aws_credentials *creds,
-                          const char *message, void *host_ud)
-{
-    struct attempt *a = host_ud;
-    struct aws_creds got = {0};
-    size_t step = a->step;
-    unsigned gen = a->gen;
-    const char *name;
-
-    free(a);
-    if (gen != st.gen || !st.refreshing)
-        return; /* an abandoned refresh: its provider went away */
-    name = st.providers[step - 2].name;
-    if (status >= 0 && creds && creds->expiration && creds->expiration <= now_s()) {
-        add_reason("%s: %s", name, "returned credentials that have already expired");
-        chain_step(step + 1);
-        return;
-    }
-    if (status >= 0 && aws_creds_copy(&got, creds, name) == 0) {
-        set_current(&got);
-        refresh_done(0, NULL);
-        return;
-    }
-    add_reason("%s: %s", name, status >= 0 ? "invalid credentials" : message ? message : "failed");
-    chain_step(step + 1);
-}
-
-/* Steps: 0 environment, 1 shared files, 2.. registered providers. */
-static void chain_step(size_t step)
-{
-    struct aws_creds got = {0};
-    struct attempt *a;
-    int r;
-
-    if (step == 0) {
-        if (st.source == AWS_CREDS_AUTO || st.source == AWS_CREDS_ENV) {
-            r = aws_creds_env_load(&got);
-            if (r == 0) {
-                set_current(&got);
-                refresh_done(0, NULL);
-                return;
-            }
-            add_reason("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set");
-        }
-        step = 1;
-    }
-    if (step == 1) {
-        if (st.source == AWS_CREDS_AUTO || st.source == AWS_CREDS_PROFILE) {
-            a = calloc(1, sizeof(*a));
-            if (a) {
-                a->gen = st.gen;
-                a->step = 1;
-                r = agentd_work_queue(st.ctx, profile_work, profile_done, a);
-                if (r >= 0)
-                    return;
-                free(a);
-            }
-            add_reason("profile '%s': cannot queue the file read", aws_profile_name(st.profile));
-        }
-        step = 2;
-    }
-    for (; step - 2 < st.nproviders; step++) {
-        struct provider *p = &st.providers[step - 2];
-        if (st.source == AWS_CREDS_ENV || st.source == AWS_CREDS_PROFILE)
-            break;
-        if (st.source == AWS_CREDS_IMDS && strcmp(p->name, "imds") != 0)
-            continue;
-        if (agentd_stopping(p->owner))
-            continue;
-        a = calloc(1, sizeof(*a));
-        if (!a)
-            break;
-        a->gen = st.gen;
-        a->step = step;
-        p->fetch(p->ud, provider_done, a);
-        return;
-    }
-    if (st.source == AWS_CREDS_IMDS && st.nproviders == 0)
-        add_reason("no imds provider (is the imds plugin configured?)");
-    refresh_done(-ENOKEY, st.reasons[0] ? st.reasons : "no credentials source configured");
-}
-
-static void refresh_start(void)
-{
-    st.refreshing = true;
-    st.gen++;
-    st.reasons[0] = '\0';
-    chain_step(0);
 }
 
 int aws_creds_get(struct agentd_plugin_ctx *ctx, aws_creds_fn fn, void *ud,
                   struct aws_creds_wait **ret_wait)
 {
-    int64_t now = now_s();
+    int64_t now = creds_now();
     bool valid, fresh, mandatory;
     struct aws_creds_wait *w, **tail;
 
-    if (!st.ctx)
-        st.ctx = ctx;
-    valid = st.have && (!st.cur.expiration || now < st.cur.expiration);
-    fresh = valid && (!st.cur.expiration || now < st.cur.expiration - window(ADVISORY_S, 2));
-    mandatory = !valid || (st.cur.expiration && now >= st.cur.expiration - window(MANDATORY_S, 3));
+    if (!creds_state.ctx)
+        creds_state.ctx = ctx;
+    valid = creds_state.have && (!creds_state.cur.expiration || now < creds_state.cur.expiration);
+    fresh = valid && (!creds_state.cur.expiration ||
+                      now < creds_state.cur.expiration - window(ADVISORY_S, 2));
+    mandatory = !valid || (creds_state.cur.expiration &&
+                           now >= creds_state.cur.expiration - window(MANDATORY_S, 3));
 
     if (fresh) {
-        fn(0, &st.cur, NULL, ud);
+        fn(0, &creds_state.cur, NULL, ud);
         return 1;
     }
-    if (st.refreshing || now >= st.next_attempt) {
-        if (!st.refreshing) {
-            refresh_start();
+    if (creds_state.refreshing || now >= creds_state.next_attempt) {
+        if (!creds_state.refreshing) {
+            creds_refresh_start();
             /* The chain may have finished synchronously (environment). */
-            if (!st.refreshing) {
-                if (st.have)
-                    fn(0, &st.cur, NULL, ud);
+            if (!creds_state.refreshing) {
+                if (creds_state.have)
+                    fn(0, &creds_state.cur, NULL, ud);
                 else
-                    fn(-ENOKEY, NULL, st.last_error, ud);
+                    fn(-ENOKEY, NULL, creds_state.last_error, ud);
                 return 1;
             }
         }
         if (valid && !mandatory) {
-            fn(0, &st.cur, NULL, ud);
+            fn(0, &creds_state.cur, NULL, ud);
             return 1;
         }
         w = calloc(1, sizeof(*w));
@@ -433,7 +245,7 @@ int aws_creds_get(struct agentd_plugin_ctx *ctx, aws_creds_fn fn, void *ud,
             return -ENOMEM;
         w->fn = fn;
         w->ud = ud;
-        for (tail = &st.waiters; *tail; tail = &(*tail)->next)
+        for (tail = &creds_state.waiters; *tail; tail = &(*tail)->next)
             ;
         *tail = w;
         if (ret_wait)
@@ -442,15 +254,16 @@ int aws_creds_get(struct agentd_plugin_ctx *ctx, aws_creds_fn fn, void *ud,
     }
     /* A refresh failed recently: use what is still valid, else fail fast. */
     if (valid)
-        fn(0, &st.cur, NULL, ud);
+        fn(0, &creds_state.cur, NULL, ud);
     else
-        fn(-ENOKEY, NULL, st.last_error[0] ? st.last_error : "no credentials", ud);
+        fn(-ENOKEY, NULL, creds_state.last_error[0] ? creds_state.last_error : "no credentials",
+           ud);
     return 1;
 }
 
 void aws_creds_cancel(struct aws_creds_wait *w)
 {
-    for (struct aws_creds_wait **p = &st.waiters; *p; p = &(*p)->next)
+    for (struct aws_creds_wait **p = &creds_state.waiters; *p; p = &(*p)->next)
         if (*p == w) {
             *p = w->next;
             free(w);
@@ -458,73 +271,42 @@ void aws_creds_cancel(struct aws_creds_wait *w)
         }
 }
 
-int agentd_aws_register_creds_provider(struct agentd_plugin_ctx *ctx,
-                                       const struct agentd_creds_provider *provider)
+bool aws_creds_valid(void)
 {
-    struct provider *p;
-
-    if (!provider || !provider->fetch || !provider->name || !*provider->name)
-        return -EINVAL;
-    if (st.nproviders == MAX_PROVIDERS)
-        return -ENOSPC;
-    p = &st.providers[st.nproviders++];
-    p->owner = ctx;
-    snprintf(p->name, sizeof(p->name), "%s", provider->name);
-    p->fetch = provider->fetch;
-    p->ud = provider->provider_ud;
-    /* A new source may succeed where the chain failed: retry at once. */
-    st.next_attempt = 0;
-    return 0;
-}
-
-void aws_creds_forget_ctx(struct agentd_plugin_ctx *ctx)
-{
-    size_t j = 0;
-    bool removed = false;
-
-    for (size_t i = 0; i < st.nproviders; i++) {
-        if (st.providers[i].owner == ctx) {
-            removed = true;
-            continue;
-        }
-        st.providers[j++] = st.providers[i];
-    }
-    st.nproviders = j;
-    if (removed && st.refreshing) {
-        /* Its fetch may never answer: abandon this refresh, start over. */
-        st.refreshing = false;
-        refresh_start();
-    }
+    return creds_state.have &&
+           (!creds_state.cur.expiration || creds_now() < creds_state.cur.expiration);
 }
 
 json_t *aws_creds_status(void)
 {
     json_t *o = json_object();
-    int64_t now = now_s();
+    int64_t now = creds_now();
     char when[32], masked[32];
 
     if (!o)
         return NULL;
-    json_object_set_new(o, "source", st.have ? json_string(st.cur.source) : json_null());
-    if (st.have) {
-        size_t n = strlen(st.cur.access_key_id);
+    json_object_set_new(o, "source",
+                        creds_state.have ? json_string(creds_state.cur.source) : json_null());
+    if (creds_state.have) {
+        size_t n = strlen(creds_state.cur.access_key_id);
         /* Like `aws configure list`: only the last four characters. */
         snprintf(masked, sizeof(masked), "****************%s",
-                 n > 4 ? st.cur.access_key_id + n - 4 : "");
+                 n > 4 ? creds_state.cur.access_key_id + n - 4 : "");
         json_object_set_new(o, "access_key_id", json_string(masked));
-        if (st.cur.expiration) {
-            format_time(st.cur.expiration, when, sizeof(when));
+        if (creds_state.cur.expiration) {
+            format_time(creds_state.cur.expiration, when, sizeof(when));
             json_object_set_new(o, "expiration", json_string(when));
-            json_object_set_new(o, "expires_in_s", json_integer(st.cur.expiration - now));
+            json_object_set_new(o, "expires_in_s", json_integer(creds_state.cur.expiration - now));
         } else
             json_object_set_new(o, "expiration", json_null());
     }
-    json_object_set_new(o, "refreshing", json_boolean(st.refreshing));
+    json_object_set_new(o, "refreshing", json_boolean(creds_state.refreshing));
     json_object_set_new(o, "last_error",
-                        st.last_error[0] ? json_string(st.last_error) : json_null());
+                        creds_state.last_error[0] ? json_string(creds_state.last_error)
+                                                  : json_null());
     json_t *prov = json_array();
-    for (size_t i = 0; i < st.nproviders; i++)
-        json_array_append_new(prov, json_string(st.providers[i].name));
+    for (size_t i = 0; i < creds_state.nproviders; i++)
+        json_array_append_new(prov, json_string(creds_state.providers[i].name));
     json_object_set_new(o, "providers", prov);
     return o;
 }

@@ -171,6 +171,16 @@ void aws_creds_forget_ctx(struct agentd_plugin_ctx *ctx);
 /* Status without secrets: {source, access_key_id (masked), expiration,
  * expires_in_s, refreshing, last_error}. */
 json_t *aws_creds_status(void);
+/* Closes the fetch watchdog and wipes cached credentials (teardown). */
+void aws_creds_shutdown(void);
+/* Whether a plugin is running (its registered provider may be called).
+ * aws-plugin.c answers from the host's plugin list. */
+bool aws_ctx_running(struct agentd_plugin_ctx *ctx);
+/* Whether valid credentials are cached (without refreshing). */
+bool aws_creds_valid(void);
+/* aws-plugin.c: refreshes the aws plugin's one-line summary (region,
+ * credentials source and expiry) after the credentials changed. */
+void aws_plugin_summary(void);
 /* Test hook: the clock (unix seconds) the cache uses; NULL restores time(). */
 void aws_creds_set_clock(int64_t (*now)(void));
 

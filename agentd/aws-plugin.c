@@ -8,6 +8,9 @@
 
 #include "agentd/plugin.h"
 #include "aws-internal.h"
+#include "host.h"
+#include "aws-sigv4.h"
+#include "http-client.h"
 
 struct aws_conf {
     char *region;
@@ -17,6 +20,16 @@ struct aws_conf {
     char *config_file;
     int64_t max_attempts;
 };
+
+bool aws_ctx_running(struct agentd_plugin_ctx *ctx)
+{
+    /* Only a ctx still in the host's list may be looked at: a plugin
+     * removed by a reload is freed. */
+    for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next)
+        if (p == ctx)
+            return p->state == PLUGIN_RUNNING && !p->destroyed;
+    return false;
+}
 
 static const char *const creds_values[] = {"auto", "env", "profile", "imds", NULL};
 
@@ -122,19 +135,50 @@ static int ctl_creds(struct agentd_plugin_ctx *ctx, const json_t *args, json_t *
     return 0;
 }
 
+static struct agentd_plugin_ctx *aws_ctx;
+
+/* "region R (source); credentials from S until T", degraded while a
+ * credentials refresh has failed and nothing valid is left. */
+void aws_plugin_summary(void)
+{
+    json_t *c;
+    const char *region, *src, *exp, *err;
+
+    if (!aws_ctx)
+        return;
+    region = agentd_aws_region(aws_ctx);
+    c = aws_creds_status();
+    src = c ? json_string_value(json_object_get(c, "source")) : NULL;
+    exp = c ? json_string_value(json_object_get(c, "expiration")) : NULL;
+    err = c ? json_string_value(json_object_get(c, "last_error")) : NULL;
+    agentd_plugin_report(aws_ctx, !aws_creds_valid() && err != NULL,
+                         "region %s%s%s%s; credentials %s%s%s%s", region ? region : "unknown",
+                         region ? " (" : "", region ? aws_region_source(aws_ctx) : "",
+                         region ? ")" : "", src ? "from " : (err ? "unavailable" : "not used yet"),
+                         src ? src : "", exp ? " until " : "", exp ? exp : "");
+    json_decref(c);
+}
+
+/* The region may come from IMDS metadata after start. */
+static void on_metadata(struct agentd_plugin_ctx *ctx, const char *name, const json_t *payload,
+                        void *ud)
+{
+    aws_plugin_summary();
+}
+
 static int aws_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
 {
-    const char *region = agentd_aws_region(ctx);
     int r;
 
     r = agentd_control_register(
         ctx, "creds", "where AWS credentials come from and when they expire", ctl_creds, NULL);
     if (r < 0)
         return agentd_err_set(err, "cannot register the creds command: %s", strerror(-r));
-    if (region)
-        agentd_plugin_report(ctx, false, "region %s (%s)", region, aws_region_source(ctx));
-    else
-        agentd_plugin_report(ctx, false, "region not known yet");
+    r = agentd_event_subscribe(ctx, "metadata.changed", on_metadata, NULL);
+    if (r < 0)
+        return agentd_err_set(err, "cannot subscribe to metadata changes: %s", strerror(-r));
+    aws_ctx = ctx;
+    aws_plugin_summary();
     return 0;
 }
 
@@ -152,6 +196,7 @@ static int aws_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct ag
         return agentd_err_set(err, "aws.region: '%s' is not a region name", c->region);
     agentd_plugin_set_data(ctx, (void *)c);
     apply(ctx, c);
+    aws_plugin_summary();
     return 0;
 }
 
@@ -167,8 +212,15 @@ static void aws_status(struct agentd_plugin_ctx *ctx, json_t *out)
         json_object_set_new(out, "credentials", creds);
 }
 
+/* The aws plugin lives as long as the daemon, so its destroy is the
+ * daemon's teardown: secrets are wiped, and the HTTP client closes its
+ * handles (when no request is left) so the loop can close. */
 static void aws_destroy(struct agentd_plugin_ctx *ctx)
 {
+    aws_ctx = NULL;
+    aws_creds_shutdown();
+    sigv4_cache_clear();
+    http_client_shutdown();
     agentd_plugin_set_data(ctx, NULL);
 }
 

@@ -33,9 +33,11 @@ struct agentd_aws_call {
     struct aws_retry_quota *quota;
     int retry_cost;
     bool refreshed_expired;
+    bool skew_retried;
     struct agentd_http_call *http;
     struct aws_creds_wait *wait;
     uv_timer_t *timer;
+    bool in_done; /* done() is running: a cancel now is a no-op */
     /* the last failure, for the final answer */
     int last_error;
     char *last_message;
@@ -76,6 +78,26 @@ static bool has_header(struct agentd_aws_call *c, const char *name)
     return false;
 }
 
+/* Counts outcomes per service: agentd_aws_requests_total{service,outcome}
+ * (success, aws_error, transport, credentials) and retries. */
+static void count(struct agentd_aws_call *c, const char *outcome)
+{
+    const char *labels[] = {"service", c->service, "outcome", outcome, NULL};
+
+    agentd_metric_add(agentd_metric_counter(c->ctx, "agentd_aws_requests_total",
+                                            "AWS requests by service and outcome", labels),
+                      1);
+}
+
+static void count_retry(struct agentd_aws_call *c)
+{
+    const char *labels[] = {"service", c->service, NULL};
+
+    agentd_metric_add(agentd_metric_counter(c->ctx, "agentd_aws_retries_total",
+                                            "AWS request retries by service", labels),
+                      1);
+}
+
 /* Ends the call with a failure that has no HTTP answer. */
 static void fail(struct agentd_aws_call *c, int error, const char *message)
 {
@@ -87,6 +109,8 @@ static void fail(struct agentd_aws_call *c, int error, const char *message)
     res.body = "";
     res.headers = no_headers;
     res.attempts = c->attempts;
+    count(c, error == -ENOKEY ? "credentials" : "transport");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -103,6 +127,42 @@ static bool expired_token(const char *code)
     return code &&
            (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "ExpiredTokenException") == 0 ||
             strcmp(code, "InvalidClientTokenId") == 0);
+}
+
+/* Seconds to add to our clock when signing: AWS's time minus ours, learnt
+ * from the Date header of an answer that refused the signature's time (the
+ * SDKs' clock skew correction). A wrong clock at boot then costs one failed
+ * attempt, not every request until NTP catches up. */
+static int64_t clock_skew;
+
+static bool skew_error(const struct aws_error *e)
+{
+    if (strcmp(e->code, "RequestTimeTooSkewed") == 0 || strcmp(e->code, "RequestExpired") == 0 ||
+        strcmp(e->code, "RequestInTheFuture") == 0)
+        return true;
+    return (strcmp(e->code, "InvalidSignatureException") == 0 ||
+            strcmp(e->code, "SignatureDoesNotMatch") == 0 || strcmp(e->code, "AuthFailure") == 0) &&
+           (strstr(e->message, "Signature expired") ||
+            strstr(e->message, "Signature not yet current"));
+}
+
+/* Returns true if the answer's Date taught us a new skew. */
+static bool learn_skew(struct agentd_aws_call *c, const struct agentd_http_response *hres)
+{
+    const char *d = agentd_http_header(hres, "date");
+    struct tm tm = {0};
+    int64_t skew;
+
+    if (!d || !strptime(d, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+        return false;
+    skew = (int64_t)timegm(&tm) - (int64_t)time(NULL);
+    if (skew - clock_skew < 60 && clock_skew - skew < 60)
+        return false;
+    clock_skew = skew;
+    agentd_warning(c->ctx, "the system clock is %lld s %s AWS's (per %s); signing with AWS's time",
+                   (long long)(skew < 0 ? -skew : skew), skew < 0 ? "ahead of" : "behind",
+                   c->ep.host);
+    return true;
 }
 
 static double rand01(void)
@@ -147,16 +207,24 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
         res.body_len = hres->body_len;
         res.headers = hres->headers;
         res.attempts = c->attempts;
+        count(c, "success");
+        c->in_done = true;
         c->done(c->ctx, &res, c->ud);
         call_free(c);
         return;
     }
 
+    bool new_skew = aws_error && skew_error(&err) && learn_skew(c, hres);
+
     if (c->attempts < c->max_attempts && !agentd_stopping(c->ctx)) {
         bool retry = false;
         uint64_t delay = 0;
 
-        if (aws_error && expired_token(err.code) && !c->refreshed_expired) {
+        if (new_skew && !c->skew_retried) {
+            /* Signed at the wrong time: once more, at AWS's time. */
+            c->skew_retried = true;
+            retry = true;
+        } else if (aws_error && expired_token(err.code) && !c->refreshed_expired) {
             /* The server says our credentials expired: drop them and try
              * once more with fresh ones, without backoff. */
             c->refreshed_expired = true;
@@ -177,6 +245,7 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
                          c->service, c->target ? c->target : c->method, c->attempts,
                          hres->error ? hres->error_message : err.message, aws_error ? " " : "",
                          aws_error ? err.code : "", (unsigned long long)delay);
+            count_retry(c);
             schedule(c, delay);
             return;
         }
@@ -189,6 +258,8 @@ static void on_http(struct agentd_plugin_ctx *ctx, const struct agentd_http_resp
     res.body_len = hres->body_len;
     res.headers = hres->headers;
     res.attempts = c->attempts;
+    count(c, hres->error ? "transport" : "aws_error");
+    c->in_done = true;
     c->done(c->ctx, &res, c->ud);
     call_free(c);
 }
@@ -251,7 +322,7 @@ static void send_signed(struct agentd_aws_call *c, const struct aws_creds *creds
     sreq.payload_hash = c->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : NULL;
     sreq.service = c->service;
     sreq.region = c->region;
-    sreq.now = (int64_t)time(NULL);
+    sreq.now = (int64_t)time(NULL) + clock_skew;
     r = sigv4_sign(&sreq, &cr, &sres);
     if (r < 0)
         goto out;
@@ -293,6 +364,8 @@ out:
     free(target);
     free(date);
     free(auth);
+    if (token)
+        explicit_bzero(token, strlen(token));
     free(token);
     free(sha);
     free(wire);
@@ -407,7 +480,7 @@ int agentd_aws_request(struct agentd_plugin_ctx *ctx, const struct agentd_aws_re
 
 void agentd_aws_cancel(struct agentd_aws_call *call)
 {
-    if (!call)
+    if (!call || call->in_done)
         return;
     if (call->http)
         agentd_http_cancel(call->http);

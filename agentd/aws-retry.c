@@ -3,6 +3,7 @@
  * endpoint so that a dead endpoint turns into fast failures instead of a
  * retry storm (botocore retries/standard.py, aws-c-io's retry strategy). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,7 +124,7 @@ struct aws_retry_quota *aws_retry_quota_for(const char *endpoint)
     if (nquotas == QUOTAS)
         return &quotas[QUOTAS - 1].q;
     i = nquotas++;
-    strncpy(quotas[i].endpoint, endpoint, sizeof(quotas[i].endpoint) - 1);
+    snprintf(quotas[i].endpoint, sizeof(quotas[i].endpoint), "%s", endpoint);
     aws_retry_quota_init(&quotas[i].q);
     return &quotas[i].q;
 }

@@ -63,4 +63,38 @@ char *sigv4_uri_encode(const char *s, size_t n, bool keep_slash);
 /* Drops every cached signing key (zeroed). */
 void sigv4_cache_clear(void);
 
+/* ---- internals shared by aws-sigv4.c and aws-sigv4-canon.c ---- */
+
+/* A growable string; allocation failure is sticky and checked once. */
+struct sigv4_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+void sigv4_buf_put(struct sigv4_buf *b, const char *s, size_t n);
+void sigv4_buf_puts(struct sigv4_buf *b, const char *s);
+void sigv4_buf_putc(struct sigv4_buf *b, char c);
+/* The string (caller frees), or NULL if any append failed. */
+char *sigv4_buf_take(struct sigv4_buf *b);
+
+/* Appends the canonical URI of a wire path for double-encoding services:
+ * dot segments and empty segments removed, then every segment encoded. */
+void sigv4_put_normalized_path(struct sigv4_buf *b, const char *path);
+/* The canonical query: pairs decoded, re-encoded, sorted. NULL on ENOMEM. */
+char *sigv4_canonical_query(const char *query);
+
+struct sigv4_hdr {
+    char *name;  /* lowercase */
+    char *value; /* trimmed, whitespace runs folded to one space */
+    size_t idx;
+};
+
+/* The headers to sign, sorted by name then order of appearance, with
+ * X-Amz-Date, the session token and x-amz-content-sha256 added. */
+int sigv4_collect_headers(const struct sigv4_request *req,
+                          const struct agentd_aws_credentials *creds, const char *amz_date,
+                          const char *payload_hash, struct sigv4_hdr **ret, size_t *ret_n);
+void sigv4_headers_free(struct sigv4_hdr *hs, size_t n);
+
 #endif

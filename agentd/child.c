@@ -95,7 +95,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     int i = (uv_pipe_t *)s == &c->pipes[0] ? 0 : 1;
 
     if (n < 0) {
-        if (c->line_len[i] || c->cutting[i])
+        if (c->line_len[i]) /* a last line without its newline */
             emit_line(c, i);
         c->cutting[i] = false;
         uv_close((uv_handle_t *)s, handle_closed);

@@ -94,12 +94,25 @@ static struct agentd_option elem_option(const struct agentd_option *opt)
     return e;
 }
 
+/* Whether YAML would read s as a plain, non-null scalar with the same text. */
+static bool plain_word(const char *s)
+{
+    if (!*s || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL") || strchr("-.", s[0]))
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("_./+-", *p)))
+            return false;
+    }
+    return true;
+}
+
 static int parse_default(const char *def, struct config_node **ret, struct config_errors *errs)
 {
     struct config_node *n;
 
-    /* Most defaults are a word like "5s": skip the YAML parser for them. */
-    if (conf_plain_safe(def) && !strchr(def, ':')) {
+    /* Most defaults are a word like "5s" or "true": skip the YAML parser. */
+    if (plain_word(def)) {
         n = conf_node_new(CONFIG_SCALAR, default_file, 1, 1);
         if (!n || !(n->value = strdup(def))) {
             conf_node_free(n);
@@ -166,6 +179,51 @@ static int apply_map(struct config_errors *errs, const struct config_node *n, co
 static int apply_value(struct config_errors *errs, const struct config_node *n, const char *path,
                        const struct agentd_option *opt, void *dst, unsigned depth);
 
+/* The value node of key in a mapping, or NULL. */
+static const struct config_node *map_value(const struct config_node *m, const char *key)
+{
+    if (m->kind != CONFIG_MAPPING)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->keys[i]->value && strcmp(m->keys[i]->value, key) == 0)
+            return m->items[i];
+    return NULL;
+}
+
+/* AGENTD_OPT_UNIQUE: items of a list of objects that share a value (two
+ * tunnels named alike) are refused, naming where the first one is. Items
+ * come from several files when conf.d lists are concatenated. */
+static int check_unique(struct config_errors *errs, const struct config_node *n, const char *path,
+                        const struct agentd_schema *sub, const struct agentd_list *l, size_t es)
+{
+    int r = 0;
+    for (const struct agentd_option *o = sub->options; o->name; o++) {
+        if (!(o->flags & AGENTD_OPT_UNIQUE) || o->type != AGENTD_OPT_STRING)
+            continue;
+        for (size_t i = 1; i < l->n && i < n->n; i++) {
+            const char *vi = *(char **)((char *)l->items + i * es + o->offset);
+            for (size_t j = 0; vi && j < i; j++) {
+                const char *vj = *(char **)((char *)l->items + j * es + o->offset);
+                if (!vj || strcmp(vi, vj) != 0)
+                    continue;
+                const struct config_node *at = map_value(n->items[i], o->name);
+                const struct config_node *first = map_value(n->items[j], o->name);
+                char *ip = path_index(path, i), *kp = NULL;
+                if (ip && asprintf(&kp, "%s.%s", ip, o->name) < 0)
+                    kp = NULL;
+                conf_err_at(errs, at ? at : n->items[i], kp ? kp : path,
+                            "'%s' is already used by %s[%zu] (%s:%u)", vi, path, j,
+                            first ? first->file : "?", first ? first->line : 0);
+                free(kp);
+                free(ip);
+                r = -EINVAL;
+                break;
+            }
+        }
+    }
+    return r;
+}
+
 static int apply_list(struct config_errors *errs, const struct config_node *n, const char *path,
                       const struct agentd_option *opt, struct agentd_list *l, unsigned depth)
 {
@@ -215,6 +273,8 @@ static int apply_list(struct config_errors *errs, const struct config_node *n, c
         if (k < 0)
             r = -EINVAL;
     }
+    if (r == 0 && opt->elem == AGENTD_OPT_OBJECT && n->kind == CONFIG_SEQUENCE)
+        r = check_unique(errs, n, path, opt->sub, l, es);
     if (r == 0 && opt->max > opt->min && (l->n < (uint64_t)opt->min || l->n > (uint64_t)opt->max)) {
         conf_err_at(errs, n, path, "has %zu item%s; allowed: %lld..%lld", l->n,
                     l->n == 1 ? "" : "s", (long long)opt->min, (long long)opt->max);

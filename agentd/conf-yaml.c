@@ -20,7 +20,7 @@ struct pseg {
 
 /* Alias expansion copies nodes; this bounds the copies (a "billion laughs"
  * document stops here, long before memory runs out). */
-#define MAX_ALIAS_NODES 100000u
+#define MAX_ALIAS_NODES 20000u
 
 struct anchor {
     char *name;

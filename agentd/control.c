@@ -17,8 +17,9 @@
 #include "control-proto.h"
 #include "host.h"
 
-#define MAX_CONNS    64
-#define MAX_PEER_GRP 256
+#define MAX_CONNS        64
+#define MAX_PEER_GRP     256
+#define MAX_QUEUED_REPLY (8u << 20)
 
 struct conn {
     uv_pipe_t pipe;
@@ -110,6 +111,12 @@ static int on_line(char *line, size_t len, void *ud)
 
     if (len == 0)
         return 0;
+    /* A peer that sends without reading would make replies pile up. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > MAX_QUEUED_REPLY) {
+        log_warning("control: peer does not read its replies; closing the connection");
+        conn_close(c);
+        return -ECONNABORTED;
+    }
     if (proto_parse_request(line, len, &root, &req, msg, sizeof(msg)) < 0) {
         log_debug("control: %s", msg);
         conn_send(c, proto_reply_error(msg, NULL), false);

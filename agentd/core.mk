@@ -42,7 +42,8 @@ core_unit_tests = \
 	tests/unit/test-healthreg \
 	tests/unit/test-metadata \
 	tests/unit/test-log \
-	tests/unit/test-lifecycle
+	tests/unit/test-lifecycle \
+	tests/unit/test-work-child
 check_PROGRAMS += $(core_unit_tests)
 TESTS += $(core_unit_tests)
 tests_unit_test_events_SOURCES = tests/unit/test-events.c tests/unit/core-test.h
@@ -69,7 +70,18 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/core-test.h
 tests_unit_test_lifecycle_CFLAGS = $(UNIT_CF)
 tests_unit_test_lifecycle_LDADD = $(UNIT_LIBS)
+tests_unit_test_work_child_SOURCES = tests/unit/test-work-child.c tests/unit/core-test.h
+tests_unit_test_work_child_CFLAGS = $(UNIT_CF)
+tests_unit_test_work_child_LDADD = $(UNIT_LIBS)
 
 # Headers every core file includes (the ABI and the loader contract); listed
 # here so that "make dist" carries them.
 EXTRA_DIST += agentd/include/agentd/plugin.h agentd/conf.h tests/bench/core/measure.py
+
+FUZZ_TARGETS += tests/fuzz/fuzz-control-proto
+tests_fuzz_fuzz_control_proto_SOURCES = tests/fuzz/fuzz-control-proto.c agentd/control-proto.c \
+	agentd/control-proto.h
+tests_fuzz_fuzz_control_proto_CFLAGS = $(FUZZ_CF)
+tests_fuzz_fuzz_control_proto_LDFLAGS = $(FUZZ_LF)
+tests_fuzz_fuzz_control_proto_LDADD = $(JANSSON_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/fuzz-control-proto

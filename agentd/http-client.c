@@ -51,6 +51,7 @@ struct agentd_http_call {
     char *hdrs[MAX_HEADERS + 1]; /* "name: value", NULL-terminated */
     size_t nhdrs, hdr_bytes;
     char errbuf[CURL_ERROR_SIZE];
+    bool in_done; /* done() is running: a cancel now is a no-op */
 };
 
 int http_client_errno(CURLcode code, long os_errno)
@@ -228,6 +229,9 @@ static void call_free(struct agentd_http_call *call)
 {
     if (call->easy)
         curl_easy_cleanup(call->easy);
+    /* Request headers carry session and IMDS tokens: wipe them. */
+    for (struct curl_slist *l = call->req_headers; l; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
     curl_slist_free_all(call->req_headers);
     for (size_t i = 0; i < call->nhdrs; i++)
         free(call->hdrs[i]);
@@ -335,6 +339,7 @@ static void finish(struct agentd_http_call *call, CURLcode rc)
 
     curl_multi_remove_handle(client.multi, call->easy);
     client.active--;
+    call->in_done = true;
     call->done(call->ctx, &res, call->ud);
     call_free(call);
 }
@@ -492,7 +497,7 @@ fail:
 
 void agentd_http_cancel(struct agentd_http_call *call)
 {
-    if (!call)
+    if (!call || call->in_done)
         return;
     curl_multi_remove_handle(client.multi, call->easy);
     client.active--;

@@ -124,7 +124,7 @@ static void http_cancel(struct hcheck *c)
 }
 
 /* The URL as shown in outputs: no user:password@, no query, no fragment. */
-static void redact_url(const char *url, char *buf, size_t len)
+void http_redact_url(const char *url, char *buf, size_t len)
 {
     const char *scheme_end = strstr(url, "://");
     const char *host = scheme_end ? scheme_end + 3 : url;
@@ -164,7 +164,7 @@ static int http_init(struct hcheck *c, struct agentd_err *err)
                 (size_t)snprintf(p->expect + off, sizeof(p->expect) - off, "%s%s", i ? "," : "", s);
     }
     c->priv = p;
-    redact_url(c->cf->http, url, sizeof(url));
+    http_redact_url(c->cf->http, url, sizeof(url));
     snprintf(c->desc, sizeof(c->desc), "http GET %s", url);
     return 0;
 }

@@ -30,27 +30,34 @@ static void finish(struct hcheck *c, enum agentd_health_status st, const char *o
     uint64_t now = uv_now(agentd_loop(h->ctx));
     uint64_t dur = now - c->run_start;
     bool grace = now - c->started_at < c->cf->grace;
-    bool changed;
 
     c->running = false;
     uv_timer_stop(&c->timeout_timer);
-    changed = debounce_step(&c->db, st, (unsigned)c->cf->rise, (unsigned)c->cf->fall, grace);
+    debounce_step(&c->db, st, (unsigned)c->cf->rise, (unsigned)c->cf->fall, grace);
     agentd_health_set_duration(c->reg, dur);
-    if (c->db.reported != st && c->db.streak > 0) {
+    if (!c->has_result && st > c->db.reported && c->db.streak > 0) {
+        /* A first pass that rise does not trust yet: keep "no result yet"
+         * rather than have the registry log that a check which just passed
+         * "is fail". */
+    } else if (c->db.reported != st && c->db.streak > 0) {
         /* Not yet trusted: say how far it is from flipping. */
         unsigned need = c->db.streak_dir > 0 ? (unsigned)c->cf->rise : (unsigned)c->cf->fall;
 
         agentd_health_set(c->reg, c->db.reported, "%s (%u of %u to %s)", out, c->db.streak, need,
                           body_status_name(st));
+        c->has_result = true;
+    } else if (c->db.reported != st) {
+        agentd_health_set(c->reg, c->db.reported, "%s (not counted in the grace period)", out);
+        c->has_result = true;
     } else {
         agentd_health_set(c->reg, c->db.reported, "%s", out);
+        c->has_result = true;
     }
     agentd_metric_set(c->m_status, (double)c->db.reported);
     agentd_metric_set(c->m_duration, (double)dur / 1000.0);
     /* The registry logs a change with its output and publishes
      * health.changed. Bodies show outputs too, so any result re-renders
      * them (once, on the next request). */
-    (void)changed;
     serve_invalidate(h);
 }
 

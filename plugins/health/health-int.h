@@ -275,6 +275,7 @@ struct hcheck {
     uint64_t run_start;  /* uv_now() when the run began */
     uint64_t started_at; /* uv_now() at plugin start, for the grace period */
     bool running, active;
+    bool has_result; /* an output has been set in the registry */
     struct debounce db;
     char desc[320]; /* "tcp connect db:3306": the start of every output */
 };
@@ -327,6 +328,8 @@ void check_done(struct hcheck *c, enum agentd_health_status st, const char *fmt,
 void health_pending_done(struct health *h);
 /* check-http.c: "200", "200-399" or "2xx" to a range. Returns 0 or -EINVAL. */
 int http_status_range_parse(const char *s, int *ret_lo, int *ret_hi);
+/* The URL as outputs show it: without user:password@, query and fragment. */
+void http_redact_url(const char *url, char *buf, size_t len);
 /* check-systemd.c: releases the shared bus (at stop). */
 void systemd_bus_close(struct health *h);
 /* "2s", "250ms", "1.5s" */

@@ -22,7 +22,7 @@
 
 static const struct agentd_option check_options[] = {
     CHECK_OPT("name", AGENTD_OPT_STRING, name, NULL, AGENTD_OPT_REQUIRED, 0, 0, 0,
-              "Name of the check in bodies, logs and metrics ([A-Za-z0-9_.-])"),
+              "name of the check in bodies, logs and metrics ([A-Za-z0-9_.-])"),
     CHECK_OPT("tcp", AGENTD_OPT_HOSTPORT, tcp, NULL, 0, 0, 0, 0,
               "host:port that must accept a TCP connection"),
     CHECK_OPT("http", AGENTD_OPT_URL, http, NULL, 0, 0, 0, 0,

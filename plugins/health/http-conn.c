@@ -265,7 +265,7 @@ void conn_sweep(uv_timer_t *t)
     }
 }
 
-void conn_accept(struct hsrv *s, uv_stream_t *server)
+int conn_accept(struct hsrv *s, uv_stream_t *server)
 {
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
@@ -273,7 +273,7 @@ void conn_accept(struct hsrv *s, uv_stream_t *server)
 
     c = calloc(1, sizeof(*c));
     if (!c)
-        return;
+        return -ENOMEM;
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
@@ -286,7 +286,7 @@ void conn_accept(struct hsrv *s, uv_stream_t *server)
     request_init(&c->req, &s->conf.limits);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);
-        return;
+        return 0;
     }
     hsrv_count(s, HSRV_STAT_ACCEPTED);
     uv_tcp_nodelay(&c->tcp, 1);
@@ -299,4 +299,5 @@ void conn_accept(struct hsrv *s, uv_stream_t *server)
         s->sweep_on = true;
     }
     conn_read_start(c);
+    return 0;
 }

@@ -52,8 +52,8 @@ void hsrv_handle_closed(struct hsrv *s);
 
 /* http-conn.c */
 /* Accepts a pending connection from server into a new conn and starts
- * reading. */
-void conn_accept(struct hsrv *s, uv_stream_t *server);
+ * reading. -ENOMEM leaves it pending for the caller to reject. */
+int conn_accept(struct hsrv *s, uv_stream_t *server);
 /* Closes connections past their deadline (the server's sweep timer). */
 void conn_sweep(uv_timer_t *t);
 void conn_close(struct conn *c);

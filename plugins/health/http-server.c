@@ -74,6 +74,23 @@ static void on_rejected_close(uv_handle_t *h)
     hsrv_handle_closed(s);
 }
 
+/* Accepts and closes at once: the backlog must not fill with clients we will
+ * never serve, and libuv stops watching a listener whose pending connection
+ * is not accepted. */
+static void reject(struct hsrv *s, uv_stream_t *server)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+
+    if (!t)
+        return;
+    uv_tcp_init(s->loop, t);
+    t->data = s;
+    s->open_handles++;
+    uv_accept(server, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, on_rejected_close);
+    hsrv_count(s, HSRV_STAT_REJECTED);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct listener *l = server->data;
@@ -81,22 +98,8 @@ static void on_connection(uv_stream_t *server, int status)
 
     if (status < 0 || s->closing)
         return;
-    if (s->nconns >= s->conf.max_connections) {
-        /* Accept and close at once: the backlog must not fill with clients
-         * we will never serve, and the close tells them so. */
-        uv_tcp_t *t = malloc(sizeof(*t));
-
-        if (!t)
-            return;
-        uv_tcp_init(s->loop, t);
-        t->data = s;
-        s->open_handles++;
-        uv_accept(server, (uv_stream_t *)t);
-        uv_close((uv_handle_t *)t, on_rejected_close);
-        hsrv_count(s, HSRV_STAT_REJECTED);
-        return;
-    }
-    conn_accept(s, server);
+    if (s->nconns >= s->conf.max_connections || conn_accept(s, server) < 0)
+        reject(s, server);
 }
 
 int hsrv_new(uv_loop_t *loop, const struct hsrv_conf *conf, const struct hsrv_handler *h,

@@ -118,8 +118,6 @@ static struct response *render_slot(struct health *h, enum slot s, const char *d
     }
 }
 
-/* The slot's response, referenced for the caller; NULL only when memory is
- * out (the connection is then closed). */
 static time_t refresh_date(struct serve *sv)
 {
     time_t now = time(NULL);
@@ -131,6 +129,9 @@ static time_t refresh_date(struct serve *sv)
     return now;
 }
 
+/* The slot's response, referenced for the caller; NULL only when memory is
+ * out (the connection is then closed). Health bodies are re-rendered when a
+ * check reported since (gen) or the second changed (the Date header). */
 static struct response *get_slot(struct health *h, enum slot s)
 {
     struct serve *sv = h->serve;

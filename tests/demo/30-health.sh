@@ -31,6 +31,7 @@ health:
     - name: disk
       exec: [sh, -c, "df -P / | awk 'NR==2 {print \$5\" used\"; exit (\$5+0 > 95)}'"]
       interval: 30s
+      rise: 1
       critical: false
 YAML
 demo_hint "curl -si 'http://127.0.0.1:$HEALTH_DEMO_PORT/health?verbose'   # the health endpoint (also /livez, /readyz, /metrics)"

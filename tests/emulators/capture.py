@@ -14,7 +14,12 @@ Admin endpoints (not signed, under /_capture/):
 
 A request whose signature does not verify is answered 403 with the AWS
 error (JSON or XML like the request) and recorded with sig_ok false.
+
+--skew SECONDS makes the server's clock (for signature times and its Date
+header) run that far ahead of the real one.
 """
+import datetime
+import email.utils
 import json
 import os
 import sys
@@ -42,6 +47,9 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def date_time_string(self, timestamp=None):
+        return email.utils.formatdate(time.time() + self.args.skew, usegmt=True)
 
     def _reply(self, status, body=b"", ctype="application/json", headers=None):
         if isinstance(body, str):
@@ -93,7 +101,9 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
                "headers": headers, "body": body.decode("utf-8", "replace"),
                "service": service, "sig_ok": False, "akid": None, "error": None}
         try:
-            rec["akid"] = emulib.verify_sigv4(self.command, self.path, headers, body, service)
+            now = datetime.datetime.utcnow() + datetime.timedelta(seconds=self.args.skew)
+            rec["akid"] = emulib.verify_sigv4(self.command, self.path, headers, body, service,
+                                              now=now)
             rec["sig_ok"] = True
         except emulib.SigError as e:
             rec["error"] = "%s: %s" % (e.code, e)
@@ -115,4 +125,4 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    emulib.serve(Handler)
+    emulib.serve(Handler, setup=lambda ap: ap.add_argument("--skew", type=int, default=0))

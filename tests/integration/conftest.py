@@ -294,3 +294,8 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+# Tests call d.signal(sig); defined after the class body, where a method
+# named signal would shadow the module in default arguments.
+Agentd.signal = Agentd.send_signal

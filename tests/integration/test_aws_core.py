@@ -81,6 +81,10 @@ def test_env_credentials_json_protocol(agentd_factory, capture):
     assert c["source"] == "environment"
     assert c["access_key_id"] == "*" * 16 + akid[-4:]
     assert c["region"] == "us-east-1"
+    aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
+    assert aws["summary"] == "region us-east-1 (environment); credentials from environment"
+    assert aws["details"]["credentials"]["source"] == "environment"
+    assert aws["details"]["region_source"] == "environment"
     secret = env["AWS_SECRET_ACCESS_KEY"]
     for text in (json.dumps(d.ctl("status")), json.dumps(c), d.log()):
         assert secret not in text and akid not in text
@@ -144,6 +148,10 @@ def test_retries_on_throttling_and_500_with_backoff(agentd_factory, capture):
     for i, delay in enumerate(delays):
         assert reqs[i + 1]["time"] - reqs[i]["time"] >= delay / 1000.0 - 0.05
     assert "Rate exceeded" in d.log()
+    m = d.ctl("metrics")
+    assert 'agentd_aws_retries_total{service="elasticloadbalancing"} 2' in m, m
+    assert ('agentd_aws_requests_total{service="elasticloadbalancing",outcome="success"} 1'
+            in m), m
     assert d.stop() == 0
 
 
@@ -236,4 +244,130 @@ def test_no_credentials_and_refused_endpoints(agentd_factory, capture):
     assert r["error"] == -1  # EPERM
     c = d.ctl("aws", "creds")
     assert c["source"] is None and "AWS_ACCESS_KEY_ID" in (c["last_error"] or "")
+    aws = [p for p in d.ctl("status")["plugins"] if p["name"] == "aws"][0]
+    assert aws["summary"] == "region us-east-1 (environment); credentials unavailable"
+    assert aws["state"] == "degraded" or aws.get("degraded") is True, aws
     assert d.stop() == 0
+
+
+def test_ipv6_loopback_endpoint(agentd_factory):
+    cap = Emulator("capture.py", host="::1")
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % cap.base_url, env=env)
+        r = result(d, send(d, service="logs", target="Logs_20140328.X", body="{}"))
+        assert (r["status"], r["attempts"]) == (200, 1), r
+        q = admin(cap, "requests")[0]
+        assert q["sig_ok"], q["error"]
+        assert dict(q["headers"])["Host"] == "[::1]:%d" % cap.port
+        assert d.stop() == 0
+    finally:
+        cap.close()
+
+
+def test_https_is_verified(agentd_factory, tmp_path):
+    """A loopback https endpoint with a self-signed certificate is refused:
+    https is always verified, and nothing is retried or sent."""
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(key))
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    port = lsock.getsockname()[1]
+    got = {"handshakes": 0, "requests": 0}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            got["handshakes"] += 1
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    if tls.recv(65536):
+                        got["requests"] += 1
+            except (ssl.SSLError, OSError):
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: https://127.0.0.1:%d\n" % port, env=env)
+        r = result(d, send(d, service="logs", body="{}"))
+        assert r["error"] == -129, r  # EKEYREJECTED: certificate verification failed
+        assert r["attempts"] == 1
+        assert "certificate" in (r["message"] or "").lower(), r
+        assert got["handshakes"] >= 1 and got["requests"] == 0
+        assert d.stop() == 0
+    finally:
+        lsock.close()
+
+
+def test_expired_token_refreshes_and_retries_once(agentd_factory, capture):
+    akid, env = env_creds()
+    d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % capture.base_url, env=env)
+    expired = {"status": 400, "content_type": "application/x-amz-json-1.1",
+               "body": json.dumps({"__type": "ExpiredTokenException",
+                                   "message": "The security token included in the request is "
+                                              "expired"})}
+    # One ExpiredToken: fresh credentials, one more attempt, success.
+    admin(capture, "script", [expired])
+    r = result(d, send(d, service="logs", body="{}", max_attempts=3))
+    assert (r["status"], r["attempts"]) == (200, 2), r
+    # Twice in a row: not retried again (no loop on credentials that stay bad).
+    admin(capture, "script", [expired, expired, expired])
+    r = result(d, send(d, service="logs", body="{}", max_attempts=3))
+    assert (r["code"], r["attempts"]) == ("ExpiredTokenException", 2), r
+    assert d.stop() == 0
+
+
+def test_reload_changes_region_and_attempts(agentd_factory, capture):
+    akid, env = env_creds()
+    env["AWS_REGION"] = ""
+    d = start(agentd_factory, "aws:\n  region: eu-west-1\n  max_attempts: 1\n"
+              "awsprobe:\n  endpoint: %s\n" % capture.base_url, env=env)
+    assert d.ctl("awsprobe", "region") == "eu-west-1"
+    admin(capture, "default", {"status": 503, "body": ""})
+    assert result(d, send(d, service="logs", body="{}"))["attempts"] == 1
+    d.write_config("aws:\n  region: ap-northeast-1\n  max_attempts: 2\n"
+                   "awsprobe:\n  endpoint: %s\n" % capture.base_url)
+    assert d.ctl("reload")["reload"]["ok"] is True
+    assert d.ctl("awsprobe", "region") == "ap-northeast-1"
+    assert d.ctl("aws", "creds")["region"] == "ap-northeast-1"
+    r = result(d, send(d, service="logs", body="{}"))
+    assert r["attempts"] == 2
+    reqs = admin(capture, "requests")
+    assert "/ap-northeast-1/logs/aws4_request" in dict(reqs[-1]["headers"])["Authorization"]
+    assert d.stop() == 0
+
+
+def test_clock_skew_corrected_from_date_header(agentd_factory):
+    """AWS's clock an hour ahead of ours: the first attempt is refused as
+    expired, agentd learns the offset from the Date header, the retry and
+    every later request are signed at AWS's time."""
+    cap = Emulator("capture.py", "--skew", "3600")
+    try:
+        akid, env = env_creds()
+        d = start(agentd_factory, "awsprobe:\n  endpoint: %s\n" % cap.base_url, env=env)
+        r = result(d, send(d, service="logs", target="Logs_20140328.X", body="{}"))
+        assert (r["status"], r["attempts"]) == (200, 2), r
+        reqs = admin(cap, "requests")
+        assert [q["sig_ok"] for q in reqs] == [False, True]
+        assert "Signature expired" in reqs[0]["error"]
+        d.wait_log(r"system clock is 3[56]\d\d s behind AWS's")
+        r = result(d, send(d, service="elasticloadbalancing", protocol="query", body="Action=X"))
+        assert (r["status"], r["attempts"]) == (200, 1), r
+        assert d.stop() == 0
+    finally:
+        cap.close()

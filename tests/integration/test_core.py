@@ -80,6 +80,26 @@ def test_bad_config_starts_nothing(tmp_path):
     assert not sock.exists()
 
 
+def test_dump_config_and_list_options(tmp_path):
+    cfg = write(tmp_path / "agentd.yaml", core_yaml(tmp_path, "  metadata:\n    region: eu-west-1\n")
+                + PROBE)
+    r = run_agentd("--dump-config", "-c", str(cfg), env={"RUNTIME_DIRECTORY": "/run/x"})
+    assert r.returncode == 0, r.stderr
+    from conftest import plugin_dir
+    assert r.stdout.startswith(
+        "agentd:\n  plugin_dir: %s\n  state_dir: %s\n  control_socket: /run/x/control.sock\n"
+        "  log_level: info\n  stop_timeout: 30s\n" % (plugin_dir(tmp_path), tmp_path / "state"))
+    assert "\nprobe:\n  message: one\n  stop_delay: 0s\n" in r.stdout
+    r = run_agentd("--list-options", "agentd", "-c", str(cfg))
+    assert r.returncode == 0
+    assert "stop_timeout (duration, default 30s" in r.stdout
+    r = run_agentd("--list-plugins", "-c", str(cfg))
+    assert r.returncode == 0
+    assert "aws" in r.stdout and "probe" in r.stdout and "failstart" in r.stdout
+    r = run_agentd("--version")
+    assert r.returncode == 0 and r.stdout.startswith("agentd ")
+
+
 def test_agentctl_check_config(tmp_path):
     good = write(tmp_path / "good.yaml", core_yaml(tmp_path) + PROBE)
     bad = write(tmp_path / "bad.yaml", core_yaml(tmp_path) + "probe:\n  can_reload: maybe\n")
@@ -120,7 +140,13 @@ def test_status_and_plugins(agentd_factory):
     assert oct(os.stat(d.socket).st_mode & 0o777) == "0o660"
     human = d.ctl_raw("status")
     assert human.returncode == 0
-    assert "probe" in human.stdout and "running" in human.stdout
+    assert human.stdout.startswith("agentd %s, up " % st["version"])
+    assert "config: %s\n" % d.config in human.stdout
+    assert "  probe          running   probing: one\n" in human.stdout
+    human = d.ctl_raw("plugins")
+    assert "  probe          running   test plugin exercising the host services\n" in human.stdout
+    human = d.ctl_raw("health")
+    assert human.stdout == "overall: pass\n  pass probe:main                   probe started\n"
     assert d.stop() == 0
     assert not d.socket.exists()
 
@@ -142,6 +168,13 @@ def test_bad_json_gets_error_and_connection_stays_usable(agentd_factory):
     reply = json.loads(f.readline())
     assert reply["ok"] is True
     assert reply["result"]["plugins"][1]["name"] == "probe"
+    # Requests pipelined in one write get their replies in order.
+    f.write(b'{"v":1,"cmd":"plugins"}\n{"v":1,"cmd":"nope"}\n{"v":1,"cmd":"health"}\n')
+    f.flush()
+    replies = [json.loads(f.readline()) for _ in range(3)]
+    assert [r["ok"] for r in replies] == [True, False, True]
+    assert replies[1]["error"] == "unknown command 'nope'"
+    assert replies[2]["result"]["status"] == "pass"
     s.close()
     assert d.request({"v": 1, "cmd": "plugins"})["ok"] is True
 
@@ -374,7 +407,9 @@ def test_sigterm_stops_in_reverse_order_and_exits_0(agentd_factory):
     assert d.stop(signal.SIGTERM) == 0
     assert time.monotonic() - t0 < 10
     log = d.log()
-    # The host drains before stopping plugins; probe (started last) stops before aws.
+    # Subscribers hear agent.stopping, the host drains, and only then do
+    # plugins stop: probe (started last) before aws.
+    assert log.index("probe: heard agent.stopping (SIGTERM)") < log.index("probe: stopping")
     assert log.index("health: draining") < log.index("probe: stopping (draining=1)")
     assert log.index("probe: stopping (draining=1)") < log.index("debug: aws: stopping")
     assert "notice: stopped" in log

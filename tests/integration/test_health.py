@@ -182,6 +182,49 @@ def test_tcp_check_rise_and_fall(agentd_factory, listener):
     assert d.stop() == 0
 
 
+def test_grace_period(agentd_factory, listener):
+    listener.open()
+    port = free_port()
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:%d
+      interval: 300ms
+      rise: 3
+      fall: 1
+      grace: 6s
+""" % listener.port))
+    d.start()
+    # In the grace period one pass is enough: the first result is a pass.
+    c = wait_for(lambda: (lambda c: c if c["output"] != "no result yet" else None)(
+        check_of(port, "db")[1]), 10, interval=0.02, what="first result")
+    assert c["status"] == "pass", c
+    # ... and failures do not count until it ends.
+    listener.close()
+    c = wait_for(lambda: (lambda c: c if "not counted in the grace period" in c["output"]
+                          else None)(check_of(port, "db")[1]), 5, what="ignored failure")
+    assert c["status"] == "pass" and "connection refused" in c["output"]
+    assert get(port)[0] == 200
+    wait_for(lambda: get(port)[0] == 503, 15, what="fall after the grace period")
+    assert d.stop() == 0
+
+
+def test_first_passes_before_rise_are_not_logged_as_failures(agentd_factory, listener):
+    listener.open()
+    port = free_port()
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:%d
+      interval: 300ms
+      rise: 3
+""" % listener.port))
+    d.start()
+    wait_for(lambda: get(port)[0] == 200, 10, what="pass after three runs")
+    d.wait_log(r"check 'db' is pass \(was fail\): tcp connect 127\.0\.0\.1:%d: connected"
+               % listener.port)
+    assert "check 'db' is fail" not in d.log()
+    assert d.stop() == 0
+
+
 def test_tcp_check_timeout_names_host_and_time(agentd_factory):
     # A listener whose accept queue is full and never drained: Linux drops
     # further SYNs, so a connect can only time out.
@@ -205,7 +248,7 @@ def test_tcp_check_timeout_names_host_and_time(agentd_factory):
     d.start()
     d.wait_log(r"check 'mariadb' is fail \(was fail\): tcp connect localhost:%d timed out after "
                r"300ms" % full.getsockname()[1])
-    d.stop()
+    assert d.stop() == 0
     for c in fillers:
         c.close()
     full.close()
@@ -272,7 +315,7 @@ def test_http_check_ok_error_slow(agentd_factory, backend):
     # Credentials and query never show: not in bodies, not in logs.
     st, _, body = get(port, "/health?verbose")
     assert b"secret" not in body and b"hunter2" not in body
-    d.stop()
+    assert d.stop() == 0
     assert "secret" not in d.log() and "hunter2" not in d.log()
 
 
@@ -322,7 +365,7 @@ def test_exec_check_statuses_and_timeout_kills_group(agentd_factory, tmp_path):
             return True
         return False
     wait_for(gone, 10, what="the timed-out check's grandchild killed with its group")
-    d.stop()
+    assert d.stop() == 0
 
 
 def test_file_check_and_max_age(agentd_factory, tmp_path):
@@ -610,6 +653,24 @@ health:
     assert get(port)[0] == 200
 
 
+def test_port_in_use_fails_the_plugin_not_the_daemon(agentd_factory):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    d = agentd_factory(health_yaml(port, """
+    - name: db
+      tcp: 127.0.0.1:1
+""") + "probe:\n  message: hi\n")
+    d.start()
+    st = d.ctl("status")
+    text = json.dumps(st)
+    assert "cannot listen on 127.0.0.1:%d" % port in text, text
+    assert d.ctl("probe", "conf")  # the rest of agentd runs on
+    busy.close()
+    assert d.stop() == 0
+
+
 def test_thousand_requests_one_connection(agentd_factory):
     port = free_port()
     d = agentd_factory(health_yaml(port))
@@ -702,6 +763,53 @@ def test_malformed_requests_and_daemon_unaffected(agentd_factory):
     assert re.search(rb'^agentd_health_http_requests_total\{code="431"\} 2(\.0)?$', m, re.M), m
     assert re.search(rb"^agentd_health_timeouts_total [1-9]", m, re.M), m
     assert d.proc.poll() is None
+    assert d.stop() == 0
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def test_memory_does_not_grow_with_misbehaving_clients(agentd_factory):
+    port = free_port()
+    d = agentd_factory(health_yaml(port, extra="  idle_timeout: 30s\n"))
+    d.start()
+    for _ in range(50):
+        assert get(port)[0] == 200
+    before = rss_kib(d.proc.pid)
+
+    # Pipelined requests that are never read: ~16 MiB offered in 3 s.
+    hog = socket.create_connection(("127.0.0.1", port))
+    hog.setblocking(False)
+    chunk = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    offered = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3 and offered < 16 << 20:
+        try:
+            offered += hog.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    # Fifty clients each sending a 100 KiB header.
+    fat = []
+    for _ in range(50):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setblocking(False)
+        try:
+            s.send(b"GET /health HTTP/1.1\r\nX-Fat: " + b"f" * (100 << 10))
+        except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+            pass
+        fat.append(s)
+    time.sleep(1)
+    assert get(port, "/livez")[0] == 200
+    grown = rss_kib(d.proc.pid) - before
+    for s in fat + [hog]:
+        s.close()
+    # The hog stalled itself once the socket buffers filled; nothing it sent
+    # was buffered beyond one read buffer per connection.
+    print("offered %d bytes, grew %d KiB" % (offered, grown))
+    assert offered > 1 << 20, "the test did not manage to misbehave (%d bytes)" % offered
+    assert grown < 8 << 10, "agentd grew by %d KiB" % grown
     assert d.stop() == 0
 
 

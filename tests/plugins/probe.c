@@ -70,6 +70,9 @@ static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json
 
     p->events++;
     json_array_append_new(p->seen, json_string(name));
+    if (strcmp(name, "agent.stopping") == 0)
+        agentd_log(ctx, AGENTD_LOG_INFO, "heard agent.stopping (%s)",
+                   json_string_value(json_object_get(payload, "reason")));
 }
 
 static int arg_count(const json_t *args, size_t n, json_t **ret, const char *usage)

@@ -9,6 +9,7 @@
 
 #include "agentd/plugin.h"
 #include "aws-fake-host.h"
+#include "aws-internal.h"
 
 uv_loop_t *fake_host_loop;
 char fake_host_log[FAKE_LOG_LINES][256];
@@ -124,4 +125,19 @@ int agentd_work_queue(struct agentd_plugin_ctx *ctx, void (*work)(void *ud),
     w->ud = ud;
     w->req.data = w;
     return uv_queue_work(agentd_loop(ctx), &w->req, work_run, work_after);
+}
+
+bool fake_host_dead_ctx_set;
+struct agentd_plugin_ctx *fake_host_dead_ctx;
+
+bool aws_ctx_running(struct agentd_plugin_ctx *ctx)
+{
+    return !(fake_host_dead_ctx_set && ctx == fake_host_dead_ctx);
+}
+
+int fake_host_summaries;
+
+void aws_plugin_summary(void)
+{
+    fake_host_summaries++;
 }

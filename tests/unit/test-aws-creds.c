@@ -428,6 +428,44 @@ static void test_chain_cancel_and_forget(void **state)
     assert_int_equal(b.calls, 1);
 }
 
+static int prov2_fetches;
+
+static void prov2_fetch(void *ud, agentd_creds_done_fn done, void *host_ud)
+{
+    struct agentd_aws_credentials c = {.access_key_id = "ASIANEW", .secret_access_key = "s2"};
+
+    prov2_fetches++;
+    done(0, &c, NULL, host_ud);
+}
+
+static void test_chain_restarted_and_dead_providers(void **state)
+{
+    struct agentd_creds_provider p2 = {.name = "imds", .fetch = prov2_fetch};
+    struct got a = {0}, b = {0};
+
+    /* A fetch is pending when the plugin restarts and registers again:
+     * the new provider replaces the old and the refresh starts over. */
+    get_waiting(&a);
+    run_loop();
+    assert_int_equal(prov.fetches, 1);
+    assert_int_equal(agentd_aws_register_creds_provider(imds_ctx, &p2), 0);
+    run_loop();
+    assert_int_equal(a.calls, 1);
+    assert_string_equal(a.akid, "ASIANEW");
+    json_t *st = aws_creds_status();
+    assert_int_equal(json_array_size(json_object_get(st, "providers")), 1);
+    json_decref(st);
+    /* A provider whose plugin is not running is never called. */
+    aws_creds_invalidate();
+    fake_host_dead_ctx = imds_ctx;
+    fake_host_dead_ctx_set = true;
+    get_waiting(&b);
+    run_loop();
+    fake_host_dead_ctx_set = false;
+    assert_int_equal(prov2_fetches, 1);
+    assert_int_equal(b.status, -ENOKEY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +483,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_expired_from_provider, chain_setup,
                                         chain_teardown),
         cmocka_unit_test_setup_teardown(test_chain_cancel_and_forget, chain_setup, chain_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_restarted_and_dead_providers, chain_setup,
+                                        chain_teardown),
     };
     int r;
 

@@ -681,6 +681,44 @@ static void test_describe(void **state)
 }
 
 /* A 1,000-line config must parse and apply well under 10 ms. */
+
+struct u_item {
+    char *name;
+    int64_t port;
+};
+
+static const struct agentd_option u_opts[] = {
+    {.name = "name",
+     .type = AGENTD_OPT_STRING,
+     .offset = offsetof(struct u_item, name),
+     .flags = AGENTD_OPT_REQUIRED | AGENTD_OPT_UNIQUE},
+    {.name = "port", .type = AGENTD_OPT_INT, .offset = offsetof(struct u_item, port)},
+    {.name = NULL},
+};
+
+static const struct agentd_schema u_schema = {
+    .name = "item", .size = sizeof(struct u_item), .options = u_opts};
+
+/* AGENTD_OPT_UNIQUE: two items of a list may not share the value. */
+static void test_unique(void **state)
+{
+    (void)state;
+    void *conf = NULL;
+    char *out = apply_text("tunnel:\n  - name: a\n    port: 1\n  - name: b\n  - name: a\n",
+                           "tunnel", &u_schema, true, &conf);
+    assert_string_equal(
+        out,
+        "agentd.yaml:5:11: tunnel[2].name: 'a' is already used by tunnel[0] (agentd.yaml:2)\n");
+    assert_null(conf);
+    free(out);
+    out = apply_text("tunnel:\n  - name: a\n  - name: b\n", "tunnel", &u_schema, true, &conf);
+    assert_string_equal(out, "");
+    assert_non_null(conf);
+    assert_int_equal(((struct agentd_list *)conf)->n, 2);
+    config_free(&u_schema, true, conf);
+    free(out);
+}
+
 static void test_speed(void **state)
 {
     char *text = NULL, *got;
@@ -738,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_secret_masked),
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_unique),
         cmocka_unit_test(test_speed),
     };
 

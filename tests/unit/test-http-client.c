@@ -360,6 +360,30 @@ static void test_cancel(void **state)
     assert_false(r.done);
 }
 
+static struct agentd_http_call *self_call;
+static bool self_done;
+
+static void on_done_cancel_self(struct agentd_plugin_ctx *ctx,
+                                const struct agentd_http_response *res, void *ud)
+{
+    /* Cancelling the call whose answer is being delivered is harmless. */
+    agentd_http_cancel(self_call);
+    self_done = true;
+    ((struct result *)ud)->done = true;
+}
+
+static void test_cancel_in_done(void **state)
+{
+    struct agentd_http_request req = {.method = "GET", .url = url};
+    struct result r = {0};
+
+    srv.mode = M_OK;
+    assert_int_equal(agentd_http_request(NULL, &req, on_done_cancel_self, &r, &self_call), 0);
+    run_until(&r);
+    assert_true(self_done);
+    assert_int_equal(http_client_active(), 0);
+}
+
 static void test_proxy(void **state)
 {
     char proxy[64], direct[64];
@@ -405,8 +429,8 @@ int main(void)
         cmocka_unit_test(test_get_and_reuse), cmocka_unit_test(test_put_body_and_headers),
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_timeout),       cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_cancel),        cmocka_unit_test(test_proxy),
-        cmocka_unit_test(test_errno_map),
+        cmocka_unit_test(test_cancel),        cmocka_unit_test(test_cancel_in_done),
+        cmocka_unit_test(test_proxy),         cmocka_unit_test(test_errno_map),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
