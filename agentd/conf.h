@@ -34,16 +34,20 @@ void config_errors_print(const struct config_errors *errs, FILE *f);
 json_t *config_errors_json(const struct config_errors *errs);
 void config_errors_clear(struct config_errors *errs);
 
-/* A parsed YAML node with its source position. */
+/* A parsed YAML node with its source position. A plain empty, "~" or "null"
+ * scalar is CONFIG_NULL (its text still in value); quoted or !!str scalars are
+ * always CONFIG_SCALAR. Mapping keys are unique (duplicates are load errors).
+ * YAML aliases are resolved to copies of the anchored node (keeping its
+ * positions; at most 20000 copied nodes per file) and "<<" merge keys work. */
 enum config_node_kind { CONFIG_SCALAR, CONFIG_SEQUENCE, CONFIG_MAPPING, CONFIG_NULL };
 
 struct config_node {
     enum config_node_kind kind;
     const char *file; /* shared, owned by the doc */
     unsigned line, col;
-    char *value;               /* SCALAR: its text */
-    bool quoted;               /* SCALAR: was quoted in YAML (so "123" stays a string) */
-    size_t n;                  /* SEQUENCE / MAPPING: number of children */
+    char *value;                /* SCALAR: its text */
+    bool quoted;                /* SCALAR: was quoted in YAML (so "123" stays a string) */
+    size_t n;                   /* SEQUENCE / MAPPING: number of children */
     struct config_node **items; /* SEQUENCE items; MAPPING values */
     struct config_node **keys;  /* MAPPING keys (scalars) */
 };
@@ -73,7 +77,15 @@ void config_doc_free(struct config_doc *doc);
 /* The value of a top-level key, or NULL. */
 const struct config_node *config_doc_get(const struct config_doc *doc, const char *key);
 
-/* Fills a new struct from node following schema. path is the key path prefix
+/* Storage (see plugin.h): a LIST of OBJECT holds its structs inline, like the
+ * list root: ((struct foo *)list->items)[i]; an OBJECT option is a pointer,
+ * NULL when absent without a default. A key given as null (`key:` or `key: ~`)
+ * counts as absent. Quoted scalars stay strings: "8080" is no INT, 'yes' no
+ * BOOL. List indexes in key paths count from 0. schema->validate runs only
+ * for a mapping whose own options (and nested ones) had no errors. The errors
+ * one call adds are sorted by position within each file.
+ *
+ * Fills a new struct from node following schema. path is the key path prefix
  * for messages ("health"). list_root: node must be a sequence of mappings and
  * the result is a struct agentd_list. A NULL or CONFIG_NULL node means an
  * empty mapping (all defaults) or an empty list. Unknown keys are errors with
@@ -85,8 +97,7 @@ int config_apply(const struct config_node *node, const char *path,
                  struct config_errors *errs);
 void config_free(const struct agentd_schema *schema, bool list_root, void *conf);
 /* Whether two filled configs are equal (decides reload vs no-op). */
-bool config_equal(const struct agentd_schema *schema, bool list_root, const void *a,
-                  const void *b);
+bool config_equal(const struct agentd_schema *schema, bool list_root, const void *a, const void *b);
 /* Emits a filled config as YAML under key `name` with defaults filled in and
  * AGENTD_OPT_SECRET values shown as "********". */
 void config_dump(FILE *f, const char *name, const struct agentd_schema *schema, bool list_root,

@@ -73,6 +73,8 @@ enum agentd_opt_type {
 #define AGENTD_OPT_SECRET   0x02u /* masked in --dump-config and status */
 #define AGENTD_OPT_TEMPLATE 0x04u /* string may hold {name} templates; names are
                                    * checked at load time (see agentd_template_expand) */
+#define AGENTD_OPT_UNIQUE   0x08u /* STRING in a LIST of OBJECT: no two items may
+                                   * share a value (e.g. each item's name) */
 
 struct agentd_cidr {
     int family;       /* AF_INET or AF_INET6 */

@@ -1,0 +1,76 @@
+/* Internals shared by the S3 sink's halves: sink-s3.c (state, building
+ * objects, the sink interface) and s3-upload.c (PutObject and multipart). */
+#ifndef LOGS_S3_INT_H
+#define LOGS_S3_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logs.h"
+
+#define CHUNK_RAW      (1024 * 1024)
+#define PART_SIZE      (5 * 1024 * 1024)
+#define FLUSH_MS       1000
+#define TICK_MS        1000
+#define BACKOFF_MAX_MS 30000
+
+struct obj {
+    char *file, *key;
+};
+
+struct job {
+    struct s3 *s3;
+    char *path;
+    char *in;
+    size_t in_len;
+    uint64_t off; /* read jobs: where to read */
+    char *out;    /* read jobs: the bytes read */
+    size_t out_len;
+    size_t in_cap, out_cap; /* mapped sizes of in and out */
+    char md5[32];           /* base64 of the MD5 of out */
+    int level;              /* gzip level for write jobs */
+    int err;
+};
+
+struct s3 {
+    struct pipeline *p;
+    const struct logs_s3_conf *c;
+    char *bucket;
+    uint64_t seq;
+    /* the object being built */
+    bool open;
+    struct obj cur;
+    uint64_t cur_len, cur_opened;
+    /* a chunk being written */
+    bool writing;
+    size_t w_n;
+    /* closed objects, oldest first */
+    struct obj *pend;
+    size_t n_pend;
+    /* the upload of pend[0] */
+    bool uploading, reading;
+    struct agentd_aws_call *call;
+    char *upload_id;
+    char **etags;
+    size_t nparts;
+    uint64_t up_off, up_size;
+    uint64_t retry_at, backoff;
+    uv_timer_t timer;
+    bool stopped, timer_closed;
+    uint64_t objects, upload_errors;
+    char last_error[256];
+};
+
+void *s3_big_alloc(size_t n);
+void s3_big_free(void *p, size_t n);
+uint64_t s3_now_ms(struct s3 *s);
+int s3_save_state(struct s3 *s);
+void s3_obj_free(struct obj *o);
+void s3_job_free(struct job *j);
+/* Counts a failure and sets when the next attempt may start. */
+void s3_backoff(struct s3 *s, const char *what, const char *msg);
+/* Starts uploading the oldest closed object, unless one is in progress. */
+void s3_upload_next(struct s3 *s);
+
+#endif
