@@ -67,8 +67,8 @@ def test_default_config_starts_and_serves_health(agentd_factory):
     port = free_port()
     conf = yaml.safe_load((CONF / "agentd.yaml").read_text())
     text = (CONF / "agentd.yaml").read_text()
-    assert conf["health"]["listen"] == ["127.0.0.1:8080"]
-    body = text.replace('"127.0.0.1:8080"', '"127.0.0.1:%d"' % port)
+    assert conf["health"]["listen"] == ["127.0.0.1:8099"]
+    body = text.replace('"127.0.0.1:8099"', '"127.0.0.1:%d"' % port)
     # The harness writes its own agentd: section (test paths); the shipped
     # one's settings are kept below it under other keys.
     body = re.sub(r"(?m)^agentd:\n(?:[ \t]+.*\n|[ \t]*\n)*", "", body)
