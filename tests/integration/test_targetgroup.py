@@ -167,6 +167,8 @@ def test_group_by_name_and_drain_undrain(agentd_factory, elb, app):
     d.start()
     wait_for(lambda: tg_status(d)[0]["state"] == "registered", 10, what="registered")
     assert tg_status(d)[0]["arn"] == arn
+    # A plugin named alone means its status.
+    assert d.ctl("targetgroup")["groups"][0]["arn"] == arn
     assert elb.requests("DescribeTargetGroups")[0]["params"] == {"Names": ["by-name"]}
     r = d.ctl("targetgroup", "drain")
     assert r["draining"] is True
