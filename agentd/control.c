@@ -270,8 +270,9 @@ int control_listen(uv_loop_t *loop, const char *path, const char *admin_group)
     listening = true;
     chmod(path, 0660);
     if (have_admin_gid && chown(path, (uid_t)-1, admin_gid) < 0)
-        log_warning("control: cannot give '%s' to group '%s': %s", path, admin_group,
-                    strerror(errno));
+        log_warning("control: cannot give '%s' to group '%s': %s (agentd's user must be a "
+                    "member of that group, e.g. SupplementaryGroups= in a unit drop-in)",
+                    path, admin_group, strerror(errno));
     r = uv_listen((uv_stream_t *)&server, 16, on_connection);
     if (r < 0) {
         control_close();

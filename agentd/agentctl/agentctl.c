@@ -279,15 +279,14 @@ int main(int argc, char **argv)
         }
         req = json_pack("{s:i,s:s}", "v", CONTROL_PROTO_VERSION, "cmd", cmd);
     } else {
-        if (nargs < 1) {
-            fprintf(stderr, "agentctl: '%s' needs a verb (try 'agentctl verbs')\n", cmd);
-            return 2;
-        }
+        /* "agentctl tunnel" alone means "agentctl tunnel status": every plugin
+         * that has verbs offers status. */
+        const char *verb = nargs >= 1 ? argv[optind + 1] : "status";
         args = json_array();
         for (int i = optind + 2; i < argc; i++)
             json_array_append_new(args, json_string(argv[i]));
         req = json_pack("{s:i,s:s,s:s,s:s,s:o}", "v", CONTROL_PROTO_VERSION, "cmd", "plugin",
-                        "plugin", cmd, "verb", argv[optind + 1], "args", args);
+                        "plugin", cmd, "verb", verb, "args", args);
     }
 
     fd = connect_socket(sock);

@@ -151,7 +151,13 @@ class Agentd:
                 (d / name).write_text(text)
 
     def start(self, wait_ready=True, timeout=15.0):
-        self.notify = NotifySocket(self.tmp / "notify.sock")
+        """Starts agentd (again, after a stop or a kill: state is kept)."""
+        if self.notify:
+            self.notify.close()
+        sock = self.tmp / "notify.sock"
+        if sock.exists():
+            sock.unlink()
+        self.notify = NotifySocket(sock)
         env = dict(self.env)
         env["NOTIFY_SOCKET"] = self.notify.path
         self.logf = open(self.log_path, "ab")

@@ -483,8 +483,17 @@ struct agentd_aws_call;
 typedef void (*agentd_aws_done_fn)(struct agentd_plugin_ctx *ctx,
                                    const struct agentd_aws_response *res, void *ud);
 
+/* Sends a signed AWS request, retried in the standard mode; done is called
+ * once with the final answer. `path` may be raw or already percent-encoded:
+ * every byte but unreserved characters and '/' is encoded and existing %XX
+ * escapes are kept; the query is decoded, re-encoded, sorted and sent exactly
+ * as signed. Fails at once with -EDESTADDRREQ when no region is known and
+ * -EPERM for plain http to a host that is not loopback. Having no
+ * credentials arrives in done as -ENOKEY. An S3 POST/PUT answered 200 with
+ * an <Error> body is reported as an error. */
 int agentd_aws_request(struct agentd_plugin_ctx *ctx, const struct agentd_aws_request *req,
                        agentd_aws_done_fn done, void *ud, struct agentd_aws_call **ret);
+/* Cancels a call in flight; done is not called. Inside done it does nothing. */
 void agentd_aws_cancel(struct agentd_aws_call *call);
 /* agentd's region (config, environment, or metadata "region"), or NULL. */
 const char *agentd_aws_region(struct agentd_plugin_ctx *ctx);
