@@ -180,7 +180,7 @@ static int pipeline_validate(void *obj, struct agentd_confctx *cc)
 }
 
 static const struct agentd_option pipeline_options[] = {
-    {"name", AGENTD_OPT_STRING, O(logs_conf, name), NULL, AGENTD_OPT_REQUIRED,
+    {"name", AGENTD_OPT_STRING, O(logs_conf, name), NULL, AGENTD_OPT_REQUIRED | AGENTD_OPT_UNIQUE,
      .description = "pipeline name (checkpoints, metrics, the logs:NAME check)"},
     {"files", AGENTD_OPT_LIST, O(logs_conf, files), NULL, 0, 0, 0, AGENTD_OPT_PATH,
      .description = "absolute glob patterns (*, ?, [...], **) of files to ship"},

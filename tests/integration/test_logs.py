@@ -398,6 +398,10 @@ def test_metrics_and_health(agentd_factory, cwl, tmp_path):
     ("logs:\n  - name: x\n    files: [rel.log]\n    cloudwatch: {group: g}\n", "files"),
     ("logs:\n  - name: x\n    files: [/a.log]\n    multiline_start: '(['\n    cloudwatch: {group: g}\n",
      "multiline_start"),
+    # Checkpoints are kept per pipeline name: two pipelines may not share one.
+    ("logs:\n  - name: x\n    files: [/a.log]\n    cloudwatch: {group: g}\n"
+     "  - name: x\n    files: [/b.log]\n    cloudwatch: {group: h}\n",
+     "logs[1].name: 'x' is already used by logs[0]"),
 ])
 def test_config_errors(tmp_path, yaml_body, msg):
     cfg = tmp_path / "agentd.yaml"
