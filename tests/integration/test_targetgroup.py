@@ -4,6 +4,7 @@ import json
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.request
 
@@ -78,9 +79,25 @@ class App:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.listen(64)
+        sock = self.sock
+
+        def accept_forever():
+            # Accept and close each health check's connection, or the
+            # backlog fills and the check starts timing out.
+            while True:
+                try:
+                    c, _ = sock.accept()
+                except OSError:
+                    return
+                c.close()
+        threading.Thread(target=accept_forever, daemon=True).start()
 
     def down(self):
         if self.sock:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+            except OSError:
+                pass
             self.sock.close()
             self.sock = None
 
