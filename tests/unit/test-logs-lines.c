@@ -189,7 +189,8 @@ static void test_text_plain(void **state)
 {
     static const unsigned char specials[] = {'"', '\\', 0, 0x1f, 0x80, 0xc3, 0xff, '\n'};
     /* The neighbours of every special byte are plain. */
-    static const char plain[] = " !#[]~\x7f" "azAZ09";
+    static const char plain[] = " !#[]~\x7f"
+                                "azAZ09";
     char s[80] = {0};
     for (size_t n = 0; n <= 70; n++) {
         for (size_t i = 0; i < n; i++)

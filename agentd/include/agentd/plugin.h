@@ -28,10 +28,10 @@
 extern "C" {
 #endif
 
-#define AGENTD_PLUGIN_ABI 1
+#define AGENTD_PLUGIN_ABI    1
 #define AGENTD_PLUGIN_SYMBOL "agentd_plugin"
-#define AGENTD_EXPORT __attribute__((visibility("default")))
-#define AGENTD_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define AGENTD_EXPORT        __attribute__((visibility("default")))
+#define AGENTD_PRINTF(a, b)  __attribute__((format(printf, a, b)))
 
 struct agentd_plugin_ctx; /* the host's handle for one plugin instance; opaque */
 
@@ -71,10 +71,12 @@ enum agentd_opt_type {
 /* Option flags. */
 #define AGENTD_OPT_REQUIRED 0x01u /* absence is an error */
 #define AGENTD_OPT_SECRET   0x02u /* masked in --dump-config and status */
-#define AGENTD_OPT_TEMPLATE 0x04u /* string may hold {name} templates; names are
-                                   * checked at load time (see agentd_template_expand) */
-#define AGENTD_OPT_UNIQUE   0x08u /* STRING in a LIST of OBJECT: no two items may
-                                   * share a value (e.g. each item's name) */
+#define AGENTD_OPT_TEMPLATE                                                                        \
+    0x04u /* string may hold {name} templates; names are                                           \
+           * checked at load time (see agentd_template_expand) */
+#define AGENTD_OPT_UNIQUE                                                                          \
+    0x08u /* STRING in a LIST of OBJECT: no two items may                                          \
+           * share a value (e.g. each item's name) */
 
 struct agentd_cidr {
     int family;       /* AF_INET or AF_INET6 */
@@ -97,19 +99,19 @@ struct agentd_schema;
 struct agentd_confctx;
 
 struct agentd_option {
-    const char *name;                  /* YAML key */
+    const char *name; /* YAML key */
     enum agentd_opt_type type;
-    size_t offset;                     /* offsetof() into the struct being filled */
-    const char *def;                   /* default, as YAML text parsed like user input;
-                                        * NULL: zero/NULL when absent */
-    unsigned flags;                    /* AGENTD_OPT_* flags */
-    int64_t min, max;                  /* INT value, DURATION ms, SIZE bytes, LIST length;
-                                        * checked when max > min */
-    enum agentd_opt_type elem;         /* element type for LIST */
-    const char *const *values;         /* ENUM choices, NULL-terminated */
-    const struct agentd_schema *sub;   /* OBJECT, or LIST of OBJECT */
-    const char *const *template_vars;  /* extra {names} this option allows, NULL-terminated */
-    const char *description;           /* one line, for --list-options and the docs */
+    size_t offset;                    /* offsetof() into the struct being filled */
+    const char *def;                  /* default, as YAML text parsed like user input;
+                                       * NULL: zero/NULL when absent */
+    unsigned flags;                   /* AGENTD_OPT_* flags */
+    int64_t min, max;                 /* INT value, DURATION ms, SIZE bytes, LIST length;
+                                       * checked when max > min */
+    enum agentd_opt_type elem;        /* element type for LIST */
+    const char *const *values;        /* ENUM choices, NULL-terminated */
+    const struct agentd_schema *sub;  /* OBJECT, or LIST of OBJECT */
+    const char *const *template_vars; /* extra {names} this option allows, NULL-terminated */
+    const char *description;          /* one line, for --list-options and the docs */
 };
 
 struct agentd_schema {
@@ -145,11 +147,11 @@ bool agentd_cidr_contains(const struct agentd_cidr *cidr, const struct sockaddr 
 typedef void (*agentd_stop_done_fn)(struct agentd_plugin_ctx *ctx);
 
 struct agentd_plugin {
-    unsigned abi;             /* AGENTD_PLUGIN_ABI */
-    const char *name;         /* config key and name everywhere: "health" */
-    const char *description;  /* one line */
+    unsigned abi;                       /* AGENTD_PLUGIN_ABI */
+    const char *name;                   /* config key and name everywhere: "health" */
+    const char *description;            /* one line */
     const struct agentd_schema *schema; /* NULL: the plugin takes no options */
-    unsigned flags;           /* AGENTD_PLUGIN_* */
+    unsigned flags;                     /* AGENTD_PLUGIN_* */
 
     /* Takes the validated config. `conf` points to a struct of schema->size, or
      * for AGENTD_PLUGIN_LIST_ROOT to a struct agentd_list of such structs. The
@@ -293,9 +295,9 @@ struct agentd_health_info {
     bool critical;
     enum agentd_health_status status; /* as set: FAIL stays FAIL for non-critical */
     const char *output;
-    uint64_t changed_ms;   /* wall clock, ms since the epoch, of the last status change */
-    uint64_t updated_ms;   /* wall clock of the last agentd_health_set */
-    uint64_t duration_ms;  /* time the check took, as reported with agentd_health_set_duration */
+    uint64_t changed_ms;  /* wall clock, ms since the epoch, of the last status change */
+    uint64_t updated_ms;  /* wall clock of the last agentd_health_set */
+    uint64_t duration_ms; /* time the check took, as reported with agentd_health_set_duration */
 };
 
 void agentd_health_set_duration(struct agentd_health_check *check, uint64_t ms);
@@ -371,18 +373,17 @@ int agentd_work_queue(struct agentd_plugin_ctx *ctx, void (*work)(void *ud),
 struct agentd_child; /* opaque */
 
 struct agentd_child_opts {
-    const char *const *argv;     /* argv[0] is looked up in PATH */
-    const char *const *env;      /* NULL-terminated "K=V"; NULL: a minimal clean
-                                  * environment (PATH, LANG=C.UTF-8) */
-    const char *cwd;             /* NULL: / */
-    bool new_process_group;      /* the child leads its own process group;
-                                  * agentd_child_kill signals the group */
-    bool die_with_agentd;        /* SIGKILL if agentd dies (PR_SET_PDEATHSIG) */
-    size_t max_line;             /* longer output lines are cut (default 4096) */
+    const char *const *argv; /* argv[0] is looked up in PATH */
+    const char *const *env;  /* NULL-terminated "K=V"; NULL: a minimal clean
+                              * environment (PATH, LANG=C.UTF-8) */
+    const char *cwd;         /* NULL: / */
+    bool new_process_group;  /* the child leads its own process group;
+                              * agentd_child_kill signals the group */
+    bool die_with_agentd;    /* SIGKILL if agentd dies (PR_SET_PDEATHSIG) */
+    size_t max_line;         /* longer output lines are cut (default 4096) */
     /* Called for each line the child writes (without the newline). stream is
      * 1 for stdout, 2 for stderr. NULL: the output is discarded. */
-    void (*on_line)(struct agentd_child *child, int stream, const char *line, size_t len,
-                    void *ud);
+    void (*on_line)(struct agentd_child *child, int stream, const char *line, size_t len, void *ud);
     /* Called once when the child has exited and its output is drained. */
     void (*on_exit)(struct agentd_child *child, int64_t exit_status, int term_signal, void *ud);
     void *ud;
@@ -401,25 +402,25 @@ void agentd_child_detach(struct agentd_child *child);
 /* HTTP client: libcurl's multi interface driven by the loop.               */
 
 struct agentd_http_request {
-    const char *method;           /* "GET", "PUT", "POST", "HEAD", "DELETE" */
+    const char *method; /* "GET", "PUT", "POST", "HEAD", "DELETE" */
     const char *url;
-    const char *const *headers;   /* NULL-terminated "Name: value" */
-    const void *body;             /* copied by the host */
+    const char *const *headers; /* NULL-terminated "Name: value" */
+    const void *body;           /* copied by the host */
     size_t body_len;
-    uint64_t connect_timeout_ms;  /* 0: 5 s */
-    uint64_t timeout_ms;          /* total; 0: 30 s */
-    size_t max_response;          /* larger bodies fail with -EFBIG; 0: 8 MiB */
-    bool no_proxy;                /* never use a proxy (IMDS) */
+    uint64_t connect_timeout_ms; /* 0: 5 s */
+    uint64_t timeout_ms;         /* total; 0: 30 s */
+    size_t max_response;         /* larger bodies fail with -EFBIG; 0: 8 MiB */
+    bool no_proxy;               /* never use a proxy (IMDS) */
 };
 
 struct agentd_http_response {
-    int error;                    /* 0, or negative errno for transport failures
-                                   * (-ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, ...) */
-    const char *error_message;    /* human text for error, else NULL */
-    long status;                  /* HTTP status, 0 on transport failure */
-    const char *body;             /* NUL-terminated beyond body_len */
+    int error;                 /* 0, or negative errno for transport failures
+                                * (-ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, ...) */
+    const char *error_message; /* human text for error, else NULL */
+    long status;               /* HTTP status, 0 on transport failure */
+    const char *body;          /* NUL-terminated beyond body_len */
     size_t body_len;
-    const char *const *headers;   /* NULL-terminated "name: value", names lowercase */
+    const char *const *headers; /* NULL-terminated "name: value", names lowercase */
     uint64_t elapsed_ms;
 };
 
@@ -446,11 +447,11 @@ enum agentd_aws_protocol {
 };
 
 struct agentd_aws_request {
-    const char *service;        /* signing name: "elasticloadbalancing", "logs", "s3" */
-    const char *endpoint_id;    /* for AWS_ENDPOINT_URL_<ID>: "ELASTIC_LOAD_BALANCING_V2",
-                                 * "CLOUDWATCH_LOGS", "S3" */
-    const char *endpoint;       /* the plugin's `endpoint:` option, or NULL */
-    const char *region;         /* NULL: agentd's region */
+    const char *service;     /* signing name: "elasticloadbalancing", "logs", "s3" */
+    const char *endpoint_id; /* for AWS_ENDPOINT_URL_<ID>: "ELASTIC_LOAD_BALANCING_V2",
+                              * "CLOUDWATCH_LOGS", "S3" */
+    const char *endpoint;    /* the plugin's `endpoint:` option, or NULL */
+    const char *region;      /* NULL: agentd's region */
     enum agentd_aws_protocol protocol;
     const char *method;         /* "POST", "PUT", ... */
     const char *path;           /* "/" or "/bucket/key" (S3: path style on custom endpoints) */
@@ -460,18 +461,18 @@ struct agentd_aws_request {
                                  * x-amz-content-sha256 (S3) */
     const void *body;
     size_t body_len;
-    const char *target;         /* JSON 1.1: X-Amz-Target, e.g. "Logs_20140328.PutLogEvents" */
-    bool unsigned_payload;      /* S3: sign with UNSIGNED-PAYLOAD */
-    unsigned max_attempts;      /* 0: agentd's default (standard mode: 3) */
-    uint64_t timeout_ms;        /* per attempt; 0: 30 s */
+    const char *target;    /* JSON 1.1: X-Amz-Target, e.g. "Logs_20140328.PutLogEvents" */
+    bool unsigned_payload; /* S3: sign with UNSIGNED-PAYLOAD */
+    unsigned max_attempts; /* 0: agentd's default (standard mode: 3) */
+    uint64_t timeout_ms;   /* per attempt; 0: 30 s */
 };
 
 struct agentd_aws_response {
-    int error;                  /* 0 on a 2xx answer; else negative errno
-                                 * (-EIO for an AWS error answer) */
-    long status;                /* last HTTP status, 0 if no answer */
-    const char *error_code;     /* AWS error code ("Throttling"), or NULL */
-    const char *error_message;  /* AWS's or the transport's message, or NULL */
+    int error;                 /* 0 on a 2xx answer; else negative errno
+                                * (-EIO for an AWS error answer) */
+    long status;               /* last HTTP status, 0 if no answer */
+    const char *error_code;    /* AWS error code ("Throttling"), or NULL */
+    const char *error_message; /* AWS's or the transport's message, or NULL */
     const char *body;
     size_t body_len;
     const char *const *headers; /* NULL-terminated "name: value", lowercase names */
@@ -502,8 +503,8 @@ const char *agentd_aws_region(struct agentd_plugin_ctx *ctx);
 struct agentd_aws_credentials {
     const char *access_key_id;
     const char *secret_access_key;
-    const char *session_token;  /* NULL if none */
-    int64_t expiration;         /* unix seconds; 0: does not expire */
+    const char *session_token; /* NULL if none */
+    int64_t expiration;        /* unix seconds; 0: does not expire */
 };
 
 /* Called by a provider with the result: status 0 and creds (copied by the
