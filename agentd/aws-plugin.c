@@ -70,7 +70,21 @@ static const struct agentd_option aws_options[] = {
     {.name = NULL},
 };
 
+/* Checked with the rest of the config, so --check-config names the line. */
+static int aws_validate(void *obj, struct agentd_confctx *cc)
+{
+    const struct aws_conf *c = obj;
+
+    if (c->region && c->region[0] &&
+        strspn(c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(c->region)) {
+        agentd_conf_error(cc, "region", "'%s' is not a region name", c->region);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static const struct agentd_schema aws_schema = {
+    .validate = aws_validate,
     .name = "aws",
     .size = sizeof(struct aws_conf),
     .options = aws_options,
@@ -101,9 +115,6 @@ static int aws_configure(struct agentd_plugin_ctx *ctx, const void *conf, struct
 {
     const struct aws_conf *c = conf;
 
-    if (c->region && c->region[0] &&
-        strspn(c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(c->region))
-        return agentd_err_set(err, "aws.region: '%s' is not a region name", c->region);
     agentd_plugin_set_data(ctx, (void *)c);
     apply(ctx, c);
     return 0;
@@ -191,9 +202,6 @@ static int aws_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct ag
 {
     const struct aws_conf *c = conf;
 
-    if (c->region && c->region[0] &&
-        strspn(c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(c->region))
-        return agentd_err_set(err, "aws.region: '%s' is not a region name", c->region);
     agentd_plugin_set_data(ctx, (void *)c);
     apply(ctx, c);
     aws_plugin_summary();

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import EMULATORS, Emulator, wait_for
+from conftest import EMULATORS, Emulator, run_agentd, wait_for
 
 sys.path.insert(0, str(EMULATORS))
 import emulib  # noqa: E402
@@ -371,3 +371,11 @@ def test_clock_skew_corrected_from_date_header(agentd_factory):
         assert d.stop() == 0
     finally:
         cap.close()
+
+
+def test_bad_region_is_a_config_error_with_position(tmp_path):
+    cfg = tmp_path / "agentd.yaml"
+    cfg.write_text("aws:\n  region: EU_West-1\n")
+    r = run_agentd("--check-config", "-c", str(cfg))
+    assert r.returncode == 78, r
+    assert "agentd.yaml:2:11: aws.region: 'EU_West-1' is not a region name" in r.stdout + r.stderr, r
