@@ -35,7 +35,11 @@ enum request_event {
 struct request {
     http_parser parser;
     const struct request_limits *lim;
-    bool started; /* bytes of a request have been seen */
+    bool started;          /* bytes of a request have been seen */
+    bool prev_cr;          /* framing scan: the last framing byte was CR */
+    bool line_start;       /* framing scan: at the start of a line */
+    const char *scan_from; /* framing scan: first byte of this feed not yet scanned */
+    bool line_done;        /* its request line is complete */
     bool headers_done;
     bool in_value;    /* the last header callback was a value */
     bool keep_alive;  /* valid after REQUEST_DONE */
@@ -153,13 +157,15 @@ struct hsrv_conf {
     unsigned max_connections;
     uint64_t idle_timeout_ms;    /* between requests on a kept-alive connection */
     uint64_t request_timeout_ms; /* from a request's first byte to its end */
+    uint64_t line_timeout_ms;    /* accept (or first byte) to request line; 0: request_timeout */
+    unsigned max_per_source;     /* concurrent connections from one address; 0: no cap */
     const struct agentd_cidr *allow;
     size_t nallow; /* 0: allow everyone */
 };
 
 enum hsrv_stat {
     HSRV_STAT_ACCEPTED,
-    HSRV_STAT_REJECTED, /* over max_connections */
+    HSRV_STAT_REJECTED, /* over max_connections or max_connections_per_source */
     HSRV_STAT_TIMEOUT,  /* closed for idleness or slowness */
     HSRV_STAT_BAD,      /* 400/414/431 */
     HSRV_STAT_MAX,
@@ -240,7 +246,8 @@ struct health_conf {
     struct agentd_list checks; /* struct health_check_conf */
     int64_t fail_status;
     int64_t max_connections;
-    uint64_t idle_timeout, request_timeout;
+    int64_t max_connections_per_source;
+    uint64_t idle_timeout, request_timeout, request_line_timeout;
     uint64_t max_header_size, max_url;
     int64_t max_headers;
 };

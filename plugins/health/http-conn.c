@@ -22,6 +22,10 @@ static void conn_on_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->allowed_slot)
+        s->nallowed--;
+    if (c->refused_slot)
+        s->nrefused--;
     response_unref(c->wresp);
     free(c);
     if (s->nconns == 0 && s->sweep_on && !s->closing) {
@@ -156,18 +160,42 @@ static void conn_send(struct conn *c, struct hsrv_reply *reply)
     }
 }
 
+/* The request-line deadline; 0 in the conf means the request timeout. */
+static uint64_t line_ms(const struct hsrv_conf *cf)
+{
+    return cf->line_timeout_ms && cf->line_timeout_ms < cf->request_timeout_ms
+               ? cf->line_timeout_ms
+               : cf->request_timeout_ms;
+}
+
+/* A request's clock: its line must arrive within line_timeout of its first
+ * byte and the whole of it within request_timeout. A refused peer keeps the
+ * short deadline it got at accept. */
+static void request_deadline(struct conn *c, bool was_started, bool was_line)
+{
+    const struct hsrv_conf *cf = &c->srv->conf;
+
+    if (c->refused_slot)
+        return;
+    if (!was_started && c->req.started) {
+        c->started = uv_now(c->srv->loop);
+        c->deadline = c->started + line_ms(cf);
+    }
+    if (!was_line && c->req.line_done)
+        c->deadline = c->started + cf->request_timeout_ms;
+}
+
 static void conn_process(struct conn *c)
 {
     struct hsrv *s = c->srv;
 
     while (!c->write_pending && !c->close_after && !c->closing && c->rpos < c->rlen) {
         enum request_event ev;
-        bool was_started = c->req.started;
+        bool was_started = c->req.started, was_line = c->req.line_done;
         size_t n = request_feed(&c->req, c->buf + c->rpos, c->rlen - c->rpos, &ev);
 
         c->rpos += n;
-        if (!was_started && c->req.started)
-            c->deadline = uv_now(s->loop) + s->conf.request_timeout_ms;
+        request_deadline(c, was_started, was_line);
         if (ev == REQUEST_DONE) {
             struct hsrv_reply reply = {0};
 
@@ -265,10 +293,51 @@ void conn_sweep(uv_timer_t *t)
     }
 }
 
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Whether the new connection may take a slot. The decision is made here, at
+ * accept, from the peer's address alone: a source outside `allow` never
+ * takes one of max_connections, and no single source may take more than
+ * max_per_source of them, so neither can starve the load balancer. */
+static bool admit(struct hsrv *s, struct conn *c)
+{
+    unsigned same = 0;
+
+    if (!c->allowed) {
+        if (s->nrefused >= REFUSED_MAX)
+            return false;
+        c->refused_slot = true;
+        s->nrefused++;
+        return true;
+    }
+    if (s->nallowed >= s->conf.max_connections)
+        return false;
+    if (c->has_peer && s->conf.max_per_source) {
+        for (struct conn *o = s->conns; o; o = o->next)
+            if (o != c && o->allowed_slot && !o->closing && same_addr(&o->peer, &c->peer))
+                same++;
+        if (same >= s->conf.max_per_source)
+            return false;
+    }
+    c->allowed_slot = true;
+    s->nallowed++;
+    return true;
+}
+
 int conn_accept(struct hsrv *s, uv_stream_t *server)
 {
-    struct sockaddr_storage ss;
-    int sslen = sizeof(ss);
+    int sslen = sizeof(struct sockaddr_storage);
     struct conn *c;
 
     c = calloc(1, sizeof(*c));
@@ -290,10 +359,18 @@ int conn_accept(struct hsrv *s, uv_stream_t *server)
     }
     hsrv_count(s, HSRV_STAT_ACCEPTED);
     uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0)
-        c->allowed = hsrv_addr_allowed(s->conf.allow, s->conf.nallow, (struct sockaddr *)&ss);
-    /* A fresh connection must send its request within the request timeout. */
-    c->deadline = uv_now(s->loop) + s->conf.request_timeout_ms;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &sslen) == 0) {
+        c->has_peer = true;
+        c->allowed = hsrv_addr_allowed(s->conf.allow, s->conf.nallow, (struct sockaddr *)&c->peer);
+    }
+    if (!admit(s, c)) {
+        hsrv_count(s, HSRV_STAT_REJECTED);
+        conn_close(c);
+        return 0;
+    }
+    /* A fresh connection must send its request line soon: a peer that
+     * connects and says nothing holds a slot only briefly. */
+    c->deadline = uv_now(s->loop) + (c->refused_slot ? REFUSED_MS : line_ms(&s->conf));
     if (!s->sweep_on) {
         uv_timer_start(&s->sweep, conn_sweep, SWEEP_MS, SWEEP_MS);
         s->sweep_on = true;

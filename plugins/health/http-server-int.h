@@ -10,6 +10,11 @@
 #define LINGER_MS        2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define SWEEP_MS         500
+/* Sources outside `allow` get their 403 only if they ask at once: at most
+ * this many of their connections are held at a time, each for at most
+ * REFUSED_MS, and they never count against max_connections. */
+#define REFUSED_MAX 16
+#define REFUSED_MS  1000
 
 struct listener {
     uv_tcp_t tcp;
@@ -21,7 +26,11 @@ struct conn {
     struct hsrv *srv;
     struct conn *prev, *next;
     uint64_t deadline; /* uv_now() ms after which the sweep closes it */
-    bool allowed, reading, write_pending, close_after, lingering, closing;
+    uint64_t started;  /* uv_now() ms of the current request's first byte */
+    struct sockaddr_storage peer;
+    bool has_peer;
+    bool allowed, refused_slot, allowed_slot, reading, write_pending, close_after, lingering,
+        closing;
     struct response *wresp; /* held while wreq is in flight */
     uv_write_t wreq;
     uv_shutdown_t sreq;
@@ -38,7 +47,8 @@ struct hsrv {
     size_t nlisteners;
     struct conn *conns;
     unsigned nconns;
-    unsigned open_handles; /* listeners + conns + sweep timer, for close */
+    unsigned nallowed, nrefused; /* conns holding an allowed or a refused slot */
+    unsigned open_handles;       /* listeners + conns + sweep timer, for close */
     uv_timer_t sweep;
     bool sweep_on, closing;
     void (*done)(void *ud);

@@ -98,7 +98,7 @@ static void on_connection(uv_stream_t *server, int status)
 
     if (status < 0 || s->closing)
         return;
-    if (s->nconns >= s->conf.max_connections || conn_accept(s, server) < 0)
+    if (s->nconns >= s->conf.max_connections + REFUSED_MAX || conn_accept(s, server) < 0)
         reject(s, server);
 }
 

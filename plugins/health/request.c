@@ -17,6 +17,25 @@ static int fail(struct request *r, int status)
     return -1; /* makes http-parser stop with HPE_CB_* */
 }
 
+/* Every line outside body data must end in CRLF and no line may begin with
+ * a space or tab (an obsolete folded header). http-parser tolerates both;
+ * a proxy or a load balancer in front of us may not read them the same
+ * way, and that difference is what request smuggling is made of. */
+static int scan_framing(struct request *r, const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        char ch = *p;
+
+        if (r->line_start && (ch == ' ' || ch == '\t'))
+            return -1;
+        if (ch == '\n' && !r->prev_cr)
+            return -1;
+        r->line_start = ch == '\n';
+        r->prev_cr = ch == '\r';
+    }
+    return 0;
+}
+
 static int on_message_begin(http_parser *p)
 {
     struct request *r = req_of(p);
@@ -49,6 +68,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct request *r = req_of(p);
 
+    r->line_done = true;
+    /* No whitespace may stand between a field name and its colon: a
+     * proxy in front of us might read "Content-Length :" differently. */
+    if (memchr(at, ' ', len) || memchr(at, '\t', len))
+        return fail(r, 400);
+
     /* A field arrives in pieces across reads; a new one starts after a value. */
     if (r->in_value || r->nheaders == 0) {
         if (r->nheaders >= r->lim->max_headers)
@@ -71,12 +96,20 @@ static int on_headers_complete(http_parser *p)
 {
     struct request *r = req_of(p);
 
+    r->line_done = true;
     r->headers_done = true;
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
+    struct request *r = req_of(p);
+
+    if (scan_framing(r, r->scan_from, at) < 0)
+        return fail(r, 400);
+    r->scan_from = at + len;
+    r->prev_cr = false;
+    r->line_start = false;
     /* Bodies are read and dropped: neither GET nor HEAD has a use for one,
      * and the request timeout bounds how long a client may keep sending. */
     return 0;
@@ -107,6 +140,7 @@ static const http_parser_settings settings = {
 static void reset(struct request *r)
 {
     r->started = false;
+    r->line_done = false;
     r->headers_done = false;
     r->in_value = false;
     r->keep_alive = false;
@@ -124,6 +158,8 @@ void request_init(struct request *r, const struct request_limits *lim)
     http_parser_init(&r->parser, HTTP_REQUEST);
     r->parser.data = r;
     r->lim = lim;
+    r->prev_cr = false;
+    r->line_start = true;
     reset(r);
 }
 
@@ -136,8 +172,15 @@ size_t request_feed(struct request *r, const char *data, size_t len, enum reques
         *ret_event = REQUEST_ERROR;
         return 0;
     }
+    r->scan_from = data;
     n = http_parser_execute(&r->parser, &settings, data, len);
     e = HTTP_PARSER_ERRNO(&r->parser);
+    if (!r->error_status && scan_framing(r, r->scan_from, data + n) < 0)
+        r->error_status = 400;
+    if (r->error_status) {
+        *ret_event = REQUEST_ERROR;
+        return n;
+    }
     if (e == HPE_PAUSED) {
         *ret_event = REQUEST_DONE;
         return n;

@@ -1,0 +1,184 @@
+"""A hostile neighbour against agentd: each test here reproduces one way a
+process on the same network or the same box could hurt the instance, and
+fails on a build without the defence it checks."""
+import socket
+import threading
+import time
+
+from conftest import free_port, wait_for
+from test_health import get, health_yaml
+
+
+def raw(port, data, timeout=5.0):
+    """Sends raw bytes on a fresh connection and returns the status code of
+    the first response (None if the connection closed without one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        buf = b""
+        while b"\r\n" not in buf:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    if not buf.startswith(b"HTTP/1."):
+        return None
+    return int(buf.split(b" ", 2)[1])
+
+
+class Crowd:
+    """Holds `n` connections from `source`, each having sent one byte, and
+    (with churn) opens a new one whenever agentd closes one."""
+
+    def __init__(self, port, source, n, churn=False):
+        self.port, self.source, self.n, self.churn = port, source, n, churn
+        self.socks = []
+        self.opened = 0
+        self.stop = threading.Event()
+        for _ in range(n):
+            self._open()
+        if churn:
+            self.t = threading.Thread(target=self._run, daemon=True)
+            self.t.start()
+
+    def _open(self):
+        s = socket.socket()
+        s.bind((self.source, 0))
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            s.sendall(b"G")
+        except OSError:
+            s.close()
+            return
+        s.setblocking(False)
+        self.socks.append(s)
+        self.opened += 1
+
+    def alive(self):
+        n = 0
+        for s in self.socks:
+            try:
+                if s.recv(1, socket.MSG_PEEK) == b"":
+                    continue
+            except BlockingIOError:
+                n += 1
+                continue
+            except OSError:
+                continue
+            n += 1
+        return n
+
+    def _run(self):
+        while not self.stop.is_set():
+            keep = []
+            for s in self.socks:
+                try:
+                    gone = s.recv(1, socket.MSG_PEEK) == b""
+                except BlockingIOError:
+                    gone = False
+                except OSError:
+                    gone = True
+                if gone:
+                    s.close()
+                else:
+                    keep.append(s)
+            self.socks = keep
+            while len(self.socks) < self.n and not self.stop.is_set():
+                self._open()
+            time.sleep(0.05)
+
+    def close(self):
+        self.stop.set()
+        if self.churn:
+            self.t.join(5)
+        for s in self.socks:
+            s.close()
+
+
+def test_refused_sources_cannot_starve_the_load_balancer(agentd_factory):
+    # 127.0.0.2 plays a neighbour outside `allow`: 300 connections, each
+    # opened again as soon as agentd drops it. Before the fix these held all
+    # 256 slots for the 10 s request timeout and allowed clients got resets.
+    port = free_port()
+    d = agentd_factory(health_yaml(port, extra="  allow: [127.0.0.1/32]\n"))
+    d.start()
+    crowd = Crowd(port, "127.0.0.2", 300, churn=True)
+    try:
+        lat = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            st, _, _ = get(port, timeout=10)
+            lat.append(time.monotonic() - t0)
+            assert st == 200
+            time.sleep(0.1)
+        lat.sort()
+        # Each answer is a pre-rendered body on a loop that only accepts and
+        # closes the crowd's connections; 2 s leaves room for two busy cores
+        # (the client itself competes with the churning crowd for them).
+        assert lat[-1] < 2.0, lat
+        # A refused source holds at most 16 connections (REFUSED_MAX).
+        assert crowd.alive() <= 16 + 5  # +5: closes agentd made but the crowd has not read yet
+    finally:
+        crowd.close()
+    # Once the crowd is gone, a well-behaved refused client gets its 403.
+    def refused_status():
+        try:
+            return get(port, source="127.0.0.2", timeout=2)[0]
+        except OSError:
+            return None
+    assert wait_for(refused_status, 5, what="a 403 for the refused source") == 403
+    assert d.stop() == 0
+
+
+def test_one_allowed_source_cannot_take_every_slot(agentd_factory):
+    port = free_port()
+    d = agentd_factory(health_yaml(port, extra="  allow: [127.0.0.0/8]\n  max_connections: 100\n"
+                                   "  max_connections_per_source: 10\n"))
+    d.start()
+    crowd = Crowd(port, "127.0.0.3", 100)
+    try:
+        wait_for(lambda: crowd.alive() <= 10, 5, what="connections over the per-source cap closed")
+        assert get(port, timeout=5)[0] == 200
+    finally:
+        crowd.close()
+    assert d.stop() == 0
+
+
+def test_silent_connection_closed_after_request_line_timeout(agentd_factory):
+    port = free_port()
+    d = agentd_factory(health_yaml(port))
+    d.start()
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(b"GET /hea")
+        t0 = time.monotonic()
+        assert s.recv(100) == b""
+        held = time.monotonic() - t0
+    # request_line_timeout is 2 s (swept every 0.5 s); the request timeout,
+    # which alone applied before, is 10 s.
+    assert held < 6.0, held
+    assert d.stop() == 0
+
+
+def test_ambiguous_framing_is_refused(agentd_factory):
+    port = free_port()
+    d = agentd_factory(health_yaml(port))
+    d.start()
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\n"
+    # The control: a well-formed chunked body is read, dropped and answered.
+    assert raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n") == 200
+    assert raw(port, head + b"Content-Length: 5\r\n\r\nhello") == 200
+    # Whitespace before the colon.
+    assert raw(port, head + b"Content-Length : 5\r\n\r\nhello") == 400
+    # An obsolete line folding of Transfer-Encoding.
+    assert raw(port, head + b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n") == 400
+    assert raw(port, head + b"Transfer-Encoding: identity\r\n\tchunked\r\n\r\n0\r\n\r\n") == 400
+    # Chunks ended by a bare LF.
+    assert raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n") == 400
+    assert raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n") == 400
+    # A bare LF in the header section.
+    assert raw(port, b"GET /health HTTP/1.1\nHost: x\n\n") == 400
+    assert get(port)[0] == 200
+    assert d.stop() == 0
