@@ -3,6 +3,11 @@
  * agentd.admin_group). Each connection reads JSON lines of at most 64 KiB;
  * a malformed line gets an error reply and the connection stays usable, an
  * oversized one is refused and the connection closed.
+ *
+ * An authorized peer cannot lock the others out: one uid other than root
+ * holds at most MAX_PER_UID connections, a connection silent for IDLE_MS is
+ * closed, and root is admitted past MAX_CONNS (into ROOT_RESERVE) so an
+ * admin can always get in.
  */
 #include <errno.h>
 #include <grp.h>
@@ -18,12 +23,18 @@
 #include "host.h"
 
 #define MAX_CONNS        64
+#define ROOT_RESERVE     16
+#define MAX_PER_UID      16
+#define IDLE_MS          30000
+#define SWEEP_MS         5000
 #define MAX_PEER_GRP     256
 #define MAX_QUEUED_REPLY (8u << 20)
 
 struct conn {
     uv_pipe_t pipe;
     struct proto_framer framer;
+    uid_t uid;
+    uint64_t last; /* uv_now() of the last request or reply */
     bool closing;
     struct conn *next;
 };
@@ -41,6 +52,8 @@ static gid_t admin_gid;
 static bool have_admin_gid;
 static struct conn *conns;
 static unsigned nconns;
+static uv_timer_t sweep;
+static bool sweep_on;
 
 static void conn_closed(uv_handle_t *h)
 {
@@ -122,6 +135,7 @@ static int on_line(char *line, size_t len, void *ud)
         conn_send(c, proto_reply_error(msg, NULL), false);
         return 0;
     }
+    c->last = uv_now(host.loop);
     control_dispatch(&req, &reply);
     json_decref(root);
     conn_send(c, reply, false);
@@ -180,8 +194,47 @@ static bool peer_allowed(int fd, struct ucred *cred)
     return false;
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+    uint64_t now = uv_now(t->loop);
+
+    for (struct conn *c = conns; c; c = c->next) {
+        if (c->closing || now - c->last < IDLE_MS)
+            continue;
+        /* A reply still being written is not idleness. */
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > 0)
+            continue;
+        log_debug("control: closing a connection idle for %d s (uid %ld)", IDLE_MS / 1000,
+                  (long)c->uid);
+        conn_close(c);
+    }
+}
+
+static unsigned conns_of(uid_t uid, const struct conn *except)
+{
+    unsigned n = 0;
+
+    for (const struct conn *c = conns; c; c = c->next)
+        if (c != except && !c->closing && c->uid == uid)
+            n++;
+    return n;
+}
+
+/* Why an authorized peer is turned away, or NULL to admit it. */
+static const char *over_limit(const struct conn *c)
+{
+    if (c->uid == 0)
+        return nconns > MAX_CONNS + ROOT_RESERVE ? "too many connections" : NULL;
+    if (nconns > MAX_CONNS)
+        return "too many connections";
+    if (conns_of(c->uid, c) >= MAX_PER_UID)
+        return "too many connections from this user";
+    return NULL;
+}
+
 static void on_connection(uv_stream_t *srv, int status)
 {
+    const char *why;
     struct conn *c;
     struct ucred cred = {0};
     uv_os_fd_t fd;
@@ -200,7 +253,8 @@ static void on_connection(uv_stream_t *srv, int status)
         conn_close(c);
         return;
     }
-    if (nconns > MAX_CONNS) {
+    c->last = uv_now(host.loop);
+    if (nconns > MAX_CONNS + ROOT_RESERVE) {
         log_warning("control: too many connections; refusing one");
         conn_send(c, proto_reply_error("too many connections", NULL), true);
         return;
@@ -210,6 +264,18 @@ static void on_connection(uv_stream_t *srv, int status)
                     (long)cred.uid, (long)cred.gid);
         conn_send(c, proto_reply_error("permission denied", NULL), true);
         return;
+    }
+    c->uid = cred.uid;
+    why = over_limit(c);
+    if (why) {
+        log_warning("control: %s (uid %ld); refusing one", why, (long)cred.uid);
+        conn_send(c, proto_reply_error(why, NULL), true);
+        return;
+    }
+    if (!sweep_on) {
+        uv_timer_init(host.loop, &sweep);
+        uv_timer_start(&sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+        sweep_on = true;
     }
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
@@ -286,6 +352,10 @@ void control_close(void)
 {
     for (struct conn *c = conns; c; c = c->next)
         conn_close(c);
+    if (sweep_on) {
+        sweep_on = false;
+        uv_close((uv_handle_t *)&sweep, NULL);
+    }
     if (listening) {
         listening = false;
         uv_close((uv_handle_t *)&server, NULL);

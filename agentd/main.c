@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "host.h"
 
@@ -98,6 +99,12 @@ int main(int argc, char **argv)
     struct config_errors errs = {0};
     struct host_config *cfg = NULL;
     int c, r, rc;
+
+    /* The role's secret key and session token live in this process's memory:
+     * no core dump (the watchdog's SIGABRT included) and no ptrace by other
+     * processes of our uid. Children (ssh, exec checks) get the default back
+     * at execve. */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (c) {

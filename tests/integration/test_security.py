@@ -1,11 +1,18 @@
 """A hostile neighbour against agentd: each test here reproduces one way a
 process on the same network or the same box could hurt the instance, and
 fails on a build without the defence it checks."""
+import grp
+import json
+import pathlib
+import pwd
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
-from conftest import free_port, wait_for
+from conftest import PYTHON, free_port, wait_for
 from test_health import get, health_yaml
 
 
@@ -181,4 +188,86 @@ def test_ambiguous_framing_is_refused(agentd_factory):
     # A bare LF in the header section.
     assert raw(port, b"GET /health HTTP/1.1\nHost: x\n\n") == 400
     assert get(port)[0] == 200
+    assert d.stop() == 0
+
+
+# --- the control socket -----------------------------------------------------
+
+PROBE = "probe:\n  message: \"one\"\n"
+
+HOLDER = r"""
+import json, socket, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+socks, refused = [], []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    socks.append(s)
+time.sleep(0.5)
+for s in socks:
+    s.setblocking(False)
+    try:
+        data = s.recv(4096)
+    except BlockingIOError:
+        continue
+    refused.append(json.loads(data)["error"] if data else "closed")
+print(json.dumps(refused), flush=True)
+sys.stdin.read()  # hold the connections until the test closes stdin
+"""
+
+
+def _control_sockdir():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="agentd-sock-"))
+    d.chmod(0o755)
+    return d
+
+
+def test_control_socket_one_user_cannot_lock_out_root(agentd_factory):
+    nobody = pwd.getpwnam("nobody")
+    sockdir = _control_sockdir()
+    holder = None
+    try:
+        sock = sockdir / "control.sock"
+        d = agentd_factory(PROBE, core={"control_socket": str(sock),
+                                        "admin_group": grp.getgrgid(nobody.pw_gid).gr_name})
+        d.socket = sock
+        d.start()
+        # An authorized user opens 64 connections and keeps them idle: it
+        # gets 16 (MAX_PER_UID), the rest are refused with a reason.
+        holder = subprocess.Popen([PYTHON, "-c", HOLDER, str(sock), "64"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, user=nobody.pw_uid,
+                                  group=nobody.pw_gid, extra_groups=[])
+        refused = json.loads(holder.stdout.readline())
+        assert len(refused) == 64 - 16, refused
+        assert set(refused) == {"too many connections from this user"}
+        # Root is served meanwhile.
+        assert d.ctl("status")["plugins"][1]["state"] == "running"
+        d.wait_log(r"control: too many connections from this user \(uid %d\)" % nobody.pw_uid)
+        holder.stdin.close()
+        holder.wait(10)
+        assert d.stop() == 0
+    finally:
+        if holder and holder.poll() is None:
+            holder.kill()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_control_socket_root_admitted_past_64_idle_connections(agentd_factory):
+    d = agentd_factory(PROBE).start()
+    idle = []
+    try:
+        for _ in range(64):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(d.socket))
+            idle.append(s)
+        time.sleep(0.3)
+        assert d.ctl("status")["plugins"][1]["state"] == "running"
+        # An idle connection is closed after 30 s (checked every 5 s).
+        idle[0].settimeout(45)
+        t0 = time.monotonic()
+        assert idle[0].recv(10) == b""
+        assert 20 < time.monotonic() - t0 + 0.3 < 40
+    finally:
+        for s in idle:
+            s.close()
     assert d.stop() == 0
