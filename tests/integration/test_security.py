@@ -5,12 +5,16 @@ import grp
 import json
 import pathlib
 import pwd
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+
+import pytest
 
 from conftest import PYTHON, free_port, wait_for
 from test_health import get, health_yaml
@@ -271,3 +275,25 @@ def test_control_socket_root_admitted_past_64_idle_connections(agentd_factory):
         for s in idle:
             s.close()
     assert d.stop() == 0
+
+
+def test_sigabrt_leaves_no_core_with_secrets(agentd_factory, tmp_path, monkeypatch):
+    pattern = pathlib.Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        pytest.skip("core_pattern %r does not write into the process's directory" % pattern)
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("the hard RLIMIT_CORE is 0: no process here can dump core")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    try:
+        d = agentd_factory(PROBE).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+    # The watchdog's way of ending a hung agentd.
+    d.send_signal(signal.SIGABRT)
+    assert d.proc.wait(10) == -signal.SIGABRT
+    time.sleep(0.5)
+    assert list(cwd.iterdir()) == [], "a core file was written"
