@@ -83,15 +83,35 @@ int glob_base_dir(const char *pattern, char *buf, size_t size)
 struct walk {
     glob_fn fn;
     void *ud;
+    bool follow;
     char path[PATH_MAX];
 };
 
-static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned depth)
+/* stat, or lstat when symbolic links are not followed (a link then shows as
+ * S_IFLNK and matches neither a file nor a directory). */
+static int wstat(const struct walk *w, struct stat *st)
+{
+    return w->follow ? stat(w->path, st) : lstat(w->path, st);
+}
+
+static bool is_dir_nofollow(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* past_magic: a segment with magic was walked, so the directories from here
+ * on were found, not named by the admin, and may have been planted. */
+static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned depth, bool past_magic)
 {
     if (np == 0) {
         struct stat st;
-        if (stat(w->path, &st) == 0 && S_ISREG(st.st_mode))
-            return w->fn(w->path, w->ud);
+        if (wstat(w, &st) < 0)
+            return 0;
+        if (S_ISREG(st.st_mode))
+            return w->fn(w->path, false, w->ud);
+        if (S_ISLNK(st.st_mode))
+            return w->fn(w->path, true, w->ud);
         return 0;
     }
     if (depth > GLOB_MAX_DEPTH)
@@ -99,7 +119,7 @@ static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned dep
     bool globstar = strcmp(pat[0], "**") == 0;
     if (globstar) {
         /* "**" as zero directories. */
-        int r = walk(w, plen, pat + 1, np - 1, depth);
+        int r = walk(w, plen, pat + 1, np - 1, depth, true);
         if (r < 0)
             return r;
     } else if (!glob_has_magic(pat[0])) {
@@ -108,7 +128,9 @@ static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned dep
             return 0;
         w->path[plen] = '/';
         memcpy(w->path + plen + 1, pat[0], k + 1);
-        int r = walk(w, plen + 1 + k, pat + 1, np - 1, depth + 1);
+        int r = 0;
+        if (np == 1 || !past_magic || w->follow || is_dir_nofollow(w->path))
+            r = walk(w, plen + 1 + k, pat + 1, np - 1, depth + 1, past_magic);
         w->path[plen] = '\0';
         return r;
     }
@@ -131,11 +153,18 @@ static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned dep
         memcpy(w->path + plen + 1, de->d_name, k + 1);
         if (globstar) {
             struct stat st;
-            if (stat(w->path, &st) == 0 && S_ISDIR(st.st_mode))
-                r = walk(w, plen + 1 + k, pat, np, depth + 1);
-        } else if (np == 1 || de->d_type == DT_DIR || de->d_type == DT_LNK ||
-                   de->d_type == DT_UNKNOWN) {
-            r = walk(w, plen + 1 + k, pat + 1, np - 1, depth + 1);
+            if (wstat(w, &st) == 0 && S_ISDIR(st.st_mode))
+                r = walk(w, plen + 1 + k, pat, np, depth + 1, true);
+            else if (!w->follow && S_ISLNK(st.st_mode) && stat(w->path, &st) == 0 &&
+                     S_ISDIR(st.st_mode))
+                r = w->fn(w->path, true,
+                          w->ud); /* a link to a file is reported by the next segment */
+        } else if (de->d_type == DT_LNK && !w->follow) {
+            r = w->fn(w->path, true, w->ud);
+        } else if (np == 1 || de->d_type == DT_DIR ||
+                   ((de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) && w->follow) ||
+                   (de->d_type == DT_UNKNOWN && is_dir_nofollow(w->path))) {
+            r = walk(w, plen + 1 + k, pat + 1, np - 1, depth + 1, true);
         }
         w->path[plen] = '\0';
     }
@@ -143,15 +172,15 @@ static int walk(struct walk *w, size_t plen, char **pat, size_t np, unsigned dep
     return r;
 }
 
-int glob_walk(const char *pattern, glob_fn fn, void *ud)
+int glob_walk(const char *pattern, bool follow, glob_fn fn, void *ud)
 {
     struct segs p;
-    struct walk w = {.fn = fn, .ud = ud};
+    struct walk w = {.fn = fn, .ud = ud, .follow = follow};
     if (pattern[0] != '/')
         return -EINVAL;
     int r = split(pattern, &p);
     if (r < 0)
         return r;
     w.path[0] = '\0';
-    return walk(&w, 0, p.v, p.n, 0);
+    return walk(&w, 0, p.v, p.n, 0, false);
 }

@@ -10,8 +10,9 @@
 /* Deepest "**" descent: bounds the walk and breaks symlink cycles. */
 #define GLOB_MAX_DEPTH 16
 
-/* Called for each regular file found; return < 0 to stop the walk. */
-typedef int (*glob_fn)(const char *path, void *ud);
+/* Called for each regular file found, and (is_link) for each symbolic link
+ * the walk did not take; return < 0 to stop the walk. */
+typedef int (*glob_fn)(const char *path, bool is_link, void *ud);
 
 bool glob_has_magic(const char *s);
 /* Whether path matches the absolute pattern. */
@@ -21,7 +22,10 @@ bool glob_match(const char *pattern, const char *path);
 int glob_base_dir(const char *pattern, char *buf, size_t size);
 /* Walks the file system for regular files matching the absolute pattern.
  * Returns 0, or the callback's negative value. Unreadable directories are
- * skipped. */
-int glob_walk(const char *pattern, glob_fn fn, void *ud);
+ * skipped. Unless follow is set, symbolic links are never taken: not as the
+ * file, not as a directory met by '*' or '**', and not as a named directory
+ * below one (each link met is passed to fn with is_link) (the fixed prefix before the first magic
+ * segment is the admin's own and is resolved as usual). */
+int glob_walk(const char *pattern, bool follow, glob_fn fn, void *ud);
 
 #endif

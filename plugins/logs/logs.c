@@ -184,6 +184,8 @@ static const struct agentd_option pipeline_options[] = {
      .description = "pipeline name (checkpoints, metrics, the logs:NAME check)"},
     {"files", AGENTD_OPT_LIST, O(logs_conf, files), NULL, 0, 0, 0, AGENTD_OPT_PATH,
      .description = "absolute glob patterns (*, ?, [...], **) of files to ship"},
+    {"follow_symlinks", AGENTD_OPT_BOOL, O(logs_conf, follow_symlinks), "false", 0,
+     .description = "take symbolic links met by the patterns (see README: the risk)"},
     {"journal", AGENTD_OPT_OBJECT, O(logs_conf, journal), NULL, 0, .sub = &journal_schema,
      .description = "ship the systemd journal"},
     {"multiline_start", AGENTD_OPT_STRING, O(logs_conf, multiline_start), NULL, 0,

@@ -52,6 +52,7 @@ struct logs_journal_conf {
 struct logs_conf {
     char *name;
     struct agentd_list files; /* char * */
+    bool follow_symlinks;
     struct logs_journal_conf *journal;
     char *multiline_start;
     uint64_t multiline_flush;

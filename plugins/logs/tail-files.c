@@ -119,18 +119,68 @@ struct tail_file *tail_find_open(struct tail *t, dev_t dev, ino_t ino)
     return NULL;
 }
 
-/* Opens path when it is a regular file we do not already read. Returns the
- * fd and fills *st, or -1. */
-static int open_regular(const char *path, struct stat *st)
+static void warn_link(struct tail *t, const char *path, const char *why)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
+    uint64_t h = tail_fnv(path, strlen(path));
+    for (unsigned i = 0; i < t->n_warned_link && i < 32; i++)
+        if (t->warned_link[i] == h)
+            return;
+    t->warned_link[t->n_warned_link++ % 32] = h;
+    agentd_warning(t->p->ctx, "pipeline '%s': '%s' not read: %s (follow_symlinks is off)",
+                   t->p->conf->name, path, why);
+}
+
+/* Whether the open file lies under the resolved fixed prefix of one of the
+ * pipeline's patterns: a link anywhere on the way (planted in a directory
+ * the pattern walks, or swapped in after the walk looked) that leads out of
+ * it is caught here, on the file actually opened. */
+static bool under_a_root(struct tail *t, int fd)
+{
+    char link[64], real[PATH_MAX], base[PATH_MAX], root[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof(real) - 1);
+    if (n <= 0)
+        return false;
+    real[n] = '\0';
+    const char *const *pats = t->p->conf->files.items;
+    for (size_t i = 0; i < t->p->conf->files.n; i++) {
+        if (glob_base_dir(pats[i], base, sizeof(base)) < 0 || !realpath(base, root))
+            continue;
+        size_t k = strlen(root);
+        if (k == 1 || (strncmp(real, root, k) == 0 && real[k] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* Opens path when it is a regular file we do not already read. Returns the
+ * fd and fills *st, or -1. Unless follow_symlinks is set, a path that is a
+ * link, or resolves outside its pattern's fixed prefix, is refused. */
+static int open_regular(struct tail *t, const char *path, struct stat *st)
+{
+    bool follow = t->p->conf->follow_symlinks;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
+    if (fd < 0) {
+        if (errno == ELOOP)
+            warn_link(t, path, "it is a symbolic link");
         return -1;
+    }
     if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         return -1;
     }
+    if (!follow && !under_a_root(t, fd)) {
+        warn_link(t, path, "it resolves outside the pattern's directory");
+        close(fd);
+        return -1;
+    }
     return fd;
+}
+
+/* stat, or lstat when links are not followed. */
+static int tstat(const struct tail *t, const char *path, struct stat *st)
+{
+    return t->p->conf->follow_symlinks ? stat(path, st) : lstat(path, st);
 }
 
 /* Looks in dir for a file that is not open and matches w (by inode and
@@ -150,13 +200,13 @@ int tail_find_in_dir(struct tail *t, const char *dir, const struct want *w, char
         if (snprintf(path, size, "%s/%s", dir, de->d_name) >= (int)size)
             continue;
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < w->min_size)
+        if (tstat(t, path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < w->min_size)
             continue;
         if (w->ino && (st.st_dev != w->dev || st.st_ino != w->ino))
             continue;
         if (tail_find_open(t, st.st_dev, st.st_ino))
             continue;
-        int fd = open_regular(path, &st);
+        int fd = open_regular(t, path, &st);
         if (fd < 0)
             continue;
         uint64_t fp = w->fp;
@@ -250,7 +300,7 @@ static bool wake_dormant(struct tail *t, struct tail_file *f, const char *path,
     if ((int64_t)t->n_open >= t->p->conf->max_open_files)
         return true;
     struct stat st2;
-    int fd = open_regular(path, &st2);
+    int fd = open_regular(t, path, &st2);
     if (fd < 0)
         return true;
     if (st2.st_ino != f->ino || !tail_same_content(fd, &f->fp, &f->fp_len)) {
@@ -268,11 +318,15 @@ static bool wake_dormant(struct tail *t, struct tail_file *f, const char *path,
     return true;
 }
 
-static int on_found(const char *path, void *ud)
+static int on_found(const char *path, bool is_link, void *ud)
 {
     struct tail *t = ud;
     struct stat st;
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+    if (is_link) {
+        warn_link(t, path, "it is a symbolic link");
+        return 0;
+    }
+    if (tstat(t, path, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
     struct tail_file *f = tail_find_open(t, st.st_dev, st.st_ino);
     if (!f && (f = find_dormant(t, st.st_dev, st.st_ino)) && !wake_dormant(t, f, path, &st))
@@ -296,7 +350,7 @@ static int on_found(const char *path, void *ud)
         t->warned_cap = true;
         return 0;
     }
-    int fd = open_regular(path, &st);
+    int fd = open_regular(t, path, &st);
     if (fd < 0)
         return 0;
     uint64_t off = 0;
@@ -345,7 +399,7 @@ void tail_scan(struct tail *t)
         f->seen = false;
     const char *const *pats = c->files.items;
     for (size_t i = 0; i < c->files.n; i++) {
-        glob_walk(pats[i], on_found, t);
+        glob_walk(pats[i], c->follow_symlinks, on_found, t);
         if (glob_base_dir(pats[i], dir, sizeof(dir)) == 0)
             watch_dir(t, dir);
     }

@@ -72,6 +72,8 @@ struct tail {
     char *buf;
     bool stopped;
     bool warned_cap;
+    uint64_t warned_link[32]; /* path hashes refused as links, warned once each */
+    unsigned n_warned_link;
     uint64_t now_ms;
     size_t pushed; /* events queued by the current chunk */
 };

@@ -3,8 +3,10 @@ process on the same network or the same box could hurt the instance, and
 fails on a build without the defence it checks."""
 import grp
 import json
+import os
 import pathlib
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -297,3 +299,61 @@ def test_sigabrt_leaves_no_core_with_secrets(agentd_factory, tmp_path, monkeypat
     assert d.proc.wait(10) == -signal.SIGABRT
     time.sleep(0.5)
     assert list(cwd.iterdir()) == [], "a core file was written"
+
+
+# --- log sources and symbolic links -----------------------------------------
+
+def test_planted_symlinks_are_not_shipped(agentd_factory):
+    from test_logs import Cwl, pipeline_yaml, start
+    nobody = pwd.getpwnam("nobody")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="agentd-links-"))
+    cwl = Cwl()
+    try:
+        base.chmod(0o755)
+        secret = base / "secret"
+        secret.mkdir(mode=0o700)
+        (secret / "shadow.log").write_text("SECRET root:$6$hash:19000:0:99999:7:::\n")
+        watched = base / "watched"
+        watched.mkdir()
+        os.chown(watched, nobody.pw_uid, nobody.pw_gid)
+        # The neighbour can write in the watched directory, nothing more.
+        plant = ("import os\n"
+                 "os.symlink(%r, 'x.log')\n"         # a file link to a secret
+                 "os.symlink('../secret', 'sub')\n"   # a directory link, for '*' and '**'
+                 "open('real.log', 'w').write('L00000001 an honest line\\n')\n"
+                 % str(secret / "shadow.log"))
+        subprocess.run([PYTHON, "-c", plant], cwd=watched, check=True, user=nobody.pw_uid,
+                       group=nobody.pw_gid, extra_groups=[])
+        files = [watched / "*.log", watched / "*" / "*.log", watched / "**" / "*.log"]
+        d = start(agentd_factory, cwl, pipeline_yaml("p", files))
+        wait_for(lambda: any("honest" in e["message"] for e in cwl.events()), 15,
+                 what="the real file shipped")
+        time.sleep(2.5)  # two more rescans (rescan_interval 1s)
+        msgs = [e["message"] for e in cwl.events()]
+        assert not [m for m in msgs if "SECRET" in m], msgs
+        assert len(msgs) == 1, msgs
+        d.wait_log(r"'%s' not read: it is a symbolic link" % re.escape(str(watched / "x.log")))
+        d.wait_log(r"'%s' not read: it is a symbolic link" % re.escape(str(watched / "sub")))
+        assert d.stop() == 0
+    finally:
+        cwl.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_follow_symlinks_reads_links_when_asked(agentd_factory):
+    # With follow_symlinks: true the admin opted in: a link is read.
+    from test_logs import Cwl, pipeline_yaml, start
+    base = pathlib.Path(tempfile.mkdtemp(prefix="agentd-links-"))
+    cwl = Cwl()
+    try:
+        (base / "elsewhere.log").write_text("L00000001 through a link\n")
+        (base / "w").mkdir()
+        os.symlink(base / "elsewhere.log", base / "w" / "app.log")
+        d = start(agentd_factory, cwl, pipeline_yaml("p", [base / "w" / "*.log"],
+                                                     extra="    follow_symlinks: true\n"))
+        wait_for(lambda: any("through a link" in e["message"] for e in cwl.events()), 15,
+                 what="the linked file shipped")
+        assert d.stop() == 0
+    finally:
+        cwl.close()
+        shutil.rmtree(base, ignore_errors=True)
