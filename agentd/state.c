@@ -118,7 +118,9 @@ int state_read_at(const char *dir, const char *name, void **ret_data, size_t *re
         return -EINVAL;
     if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A record is a regular file we wrote: a link or a FIFO someone put in
+     * its place is refused, and must not block the loop in open(). */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     if (fstat(fd, &st) < 0) {
@@ -128,7 +130,7 @@ int state_read_at(const char *dir, const char *name, void **ret_data, size_t *re
     }
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RECORD_MAX) {
         close(fd);
-        return -EFBIG;
+        return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {

@@ -13,29 +13,39 @@ static void record_name(const char *name, char *buf, size_t size)
     snprintf(buf, size, "pipeline-%s.json", name);
 }
 
-json_t *checkpoint_load(struct agentd_plugin_ctx *ctx, const char *name)
+int checkpoint_load(struct agentd_plugin_ctx *ctx, const char *name, json_t **ret)
 {
     char rec[300];
     record_name(name, rec, sizeof(rec));
     void *data;
     size_t len;
+    *ret = NULL;
     int r = agentd_state_read(ctx, rec, &data, &len);
     if (r == -ENOENT)
-        return NULL;
+        return 0;
+    /* A checkpoint that is there but cannot be used means agentd ran before:
+     * lines may have been written while it was down, so its sources resume
+     * from the beginning (duplicates, never a gap), whatever start_at says. */
     if (r < 0) {
-        agentd_warning(ctx, "pipeline '%s': checkpoint unreadable (%s): starting without it", name,
-                       strerror(-r));
-        return NULL;
+        agentd_warning(ctx,
+                       "pipeline '%s': checkpoint unreadable (%s): reading from the beginning "
+                       "(start_at does not apply)",
+                       name, strerror(-r));
+        return -EBADMSG;
     }
     json_error_t jerr;
     json_t *j = json_loadb(data, len, 0, &jerr);
     free(data);
     if (!j || !json_is_object(j) || json_integer_value(json_object_get(j, "version")) != 1) {
-        agentd_warning(ctx, "pipeline '%s': checkpoint is not valid: starting without it", name);
+        agentd_warning(ctx,
+                       "pipeline '%s': checkpoint is not valid: reading from the beginning "
+                       "(start_at does not apply)",
+                       name);
         json_decref(j);
-        return NULL;
+        return -EBADMSG;
     }
-    return j;
+    *ret = j;
+    return 0;
 }
 
 int checkpoint_save(struct pipeline *p)

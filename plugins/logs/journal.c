@@ -160,7 +160,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     journal_pump(jr);
 }
 
-int journal_create(struct pipeline *p, const char *cursor, struct journal **ret)
+int journal_create(struct pipeline *p, const char *cursor, bool from_head, struct journal **ret)
 {
     const struct logs_journal_conf *c = p->conf->journal;
     struct journal *jr = calloc(1, sizeof(*jr));
@@ -189,7 +189,7 @@ int journal_create(struct pipeline *p, const char *cursor, struct journal **ret)
         r = sd_journal_seek_cursor(jr->j, cursor);
         jr->start_cursor = strdup(cursor);
         jr->src.acked_cursor = strdup(cursor);
-    } else if (r >= 0 && p->conf->start_at == START_END) {
+    } else if (r >= 0 && p->conf->start_at == START_END && !from_head) {
         r = sd_journal_seek_tail(jr->j);
         if (r >= 0)
             sd_journal_previous(jr->j); /* the next entry is the first new one */

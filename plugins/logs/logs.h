@@ -180,7 +180,9 @@ json_t *tail_status(struct tail *t);
 void tail_acked(struct tail *t);
 
 /* ---- the journal source (journal.c) ---- */
-int journal_create(struct pipeline *p, const char *cursor, struct journal **ret);
+/* from_head: with no cursor, start at the head whatever start_at says (a
+ * checkpoint was there but unusable). */
+int journal_create(struct pipeline *p, const char *cursor, bool from_head, struct journal **ret);
 int journal_start(struct journal *j);
 void journal_pump(struct journal *j);
 void journal_stop(struct journal *j);
@@ -192,7 +194,10 @@ json_t *journal_status(struct journal *j);
 /* ---- checkpoints (checkpoint.c) ---- */
 /* The saved checkpoint of pipeline `name`, or NULL (none, or unreadable:
  * logged). Caller decrefs. */
-json_t *checkpoint_load(struct agentd_plugin_ctx *ctx, const char *name);
+/* The pipeline's checkpoint into *ret (NULL when there is none: a first
+ * start). -EBADMSG, with *ret NULL, when one is there but unusable (logged):
+ * not a first start. */
+int checkpoint_load(struct agentd_plugin_ctx *ctx, const char *name, json_t **ret);
 int checkpoint_save(struct pipeline *p);
 
 /* ---- sinks ---- */

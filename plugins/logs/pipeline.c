@@ -292,19 +292,25 @@ int pipeline_start(struct pipeline *p, struct agentd_err *err)
     if (r < 0)
         return agentd_err_set(err, "pipeline '%s': sink: %s", c->name, strerror(-r));
 
-    json_t *ck = checkpoint_load(p->ctx, c->name);
+    json_t *ck;
+    bool bad_ck = checkpoint_load(p->ctx, c->name, &ck) < 0;
+    if (bad_ck)
+        ck = json_object(); /* not a first start: every source from its beginning */
     if (c->files.n > 0) {
-        r = tail_create(p, ck ? json_object_get(ck, "files") : NULL, &p->tail);
+        json_t *files = json_object_get(ck, "files");
+        if (!files && bad_ck)
+            json_object_set_new(ck, "files", files = json_array());
+        r = tail_create(p, files, &p->tail);
         if (r < 0) {
             json_decref(ck);
             return agentd_err_set(err, "pipeline '%s': files: %s", c->name, strerror(-r));
         }
-        if (!ck)
+        if (!ck || bad_ck)
             p->ckpt_dirty = true; /* remember that the first start happened */
     }
     if (c->journal) {
         const char *cur = ck ? json_string_value(json_object_get(ck, "journal_cursor")) : NULL;
-        r = journal_create(p, cur, &p->journal);
+        r = journal_create(p, cur, bad_ck, &p->journal);
         if (r < 0) {
             /* No journal here (a container, no permission): the files of
              * the pipeline still ship; the status says why the journal does not. */

@@ -357,3 +357,60 @@ def test_follow_symlinks_reads_links_when_asked(agentd_factory):
     finally:
         cwl.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- checkpoints ------------------------------------------------------------
+
+def _numbers(cwl):
+    from test_logs import numbers
+    return set(numbers(cwl.events()))
+
+
+def _write(path, lo, hi):
+    from test_logs import line
+    with open(path, "a") as f:
+        for n in range(lo, hi + 1):
+            f.write(line(n))
+
+
+def test_bad_checkpoint_with_start_at_end_ships_what_was_written_while_down(agentd_factory, tmp_path):
+    from test_logs import Cwl, pipeline_yaml, restart, start
+    cwl = Cwl()
+    try:
+        app = tmp_path / "app.log"
+        _write(app, 1, 10)  # before the very first start: skipped by start_at: end
+        d = start(agentd_factory, cwl, pipeline_yaml("p", [app], extra="    start_at: end\n"))
+        _write(app, 11, 20)
+        wait_for(lambda: _numbers(cwl) >= set(range(11, 21)), 15, what="lines 11-20")
+        assert d.stop() == 0
+        _write(app, 21, 30)  # while agentd is down
+        ck = d.state_dir / "logs" / "pipeline-p.json"
+        assert ck.exists()
+        ck.write_text('{"version": 1, "files": [{"path": ')  # cut short, as by a full disk
+        restart(d)
+        wait_for(lambda: _numbers(cwl) >= set(range(21, 31)), 15, what="lines written while down")
+        d.wait_log(r"pipeline 'p': checkpoint is not valid: reading from the beginning")
+        assert d.stop() == 0
+    finally:
+        cwl.close()
+
+
+def test_fifo_at_the_checkpoint_path_does_not_block(agentd_factory, tmp_path):
+    from test_logs import Cwl, pipeline_yaml, restart, start
+    cwl = Cwl()
+    try:
+        app = tmp_path / "app.log"
+        _write(app, 1, 5)
+        d = start(agentd_factory, cwl, pipeline_yaml("p", [app]))
+        wait_for(lambda: _numbers(cwl) >= set(range(1, 6)), 15, what="lines 1-5")
+        assert d.stop() == 0
+        ck = d.state_dir / "logs" / "pipeline-p.json"
+        ck.unlink()
+        os.mkfifo(ck)
+        _write(app, 6, 10)
+        restart(d)  # READY=1 within its timeout: open() did not block on the FIFO
+        wait_for(lambda: _numbers(cwl) >= set(range(6, 11)), 15, what="lines 6-10")
+        d.wait_log(r"pipeline 'p': checkpoint unreadable \(Invalid argument\)")
+        assert d.stop() == 0
+    finally:
+        cwl.close()
