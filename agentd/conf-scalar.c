@@ -318,6 +318,54 @@ int config_check_hostport(const char *s)
     return r < 0 ? -EINVAL : 0;
 }
 
+bool config_host_is_loopback(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+int config_url_host(const char *s, char *buf, size_t size)
+{
+    const char *auth, *end, *at, *host, *hend;
+
+    if (config_check_url(s) < 0)
+        return -EINVAL;
+    auth = strstr(s, "://") + 3;
+    end = auth + strcspn(auth, "/?#");
+    at = memchr(auth, '@', (size_t)(end - auth));
+    host = at ? at + 1 : auth;
+    if (*host == '[') {
+        host++;
+        hend = memchr(host, ']', (size_t)(end - host));
+    } else {
+        hend = memchr(host, ':', (size_t)(end - host));
+        if (!hend)
+            hend = end;
+    }
+    if ((size_t)(hend - host) >= size)
+        return -ENAMETOOLONG;
+    memcpy(buf, host, (size_t)(hend - host));
+    buf[hend - host] = '\0';
+    return 0;
+}
+
+bool config_url_is_remote_plain(const char *s)
+{
+    char host[256];
+
+    if (strncasecmp(s, "http://", 7) != 0)
+        return false;
+    return config_url_host(s, host, sizeof(host)) < 0 || !config_host_is_loopback(host);
+}
+
 int config_check_url(const char *s)
 {
     const char *auth, *end, *at, *host, *hend;

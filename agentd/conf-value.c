@@ -113,6 +113,13 @@ int conf_apply_scalar(struct config_errors *errs, const struct config_node *n, c
             conf_err_at(errs, n, path, "\"%s\" is not an http:// or https:// URL",
                         shown(v, sbuf, sizeof(sbuf)));
             r = -EINVAL;
+        } else if (t == AGENTD_OPT_URL && (opt->flags & AGENTD_OPT_ENDPOINT) &&
+                   config_url_is_remote_plain(check)) {
+            conf_err_at(errs, n, path,
+                        "\"%s\": signed requests go over https:// (plain http:// only to a "
+                        "loopback host: 127.0.0.0/8, ::1, localhost)",
+                        shown(v, sbuf, sizeof(sbuf)));
+            r = -EINVAL;
         } else if (t == AGENTD_OPT_PATH && check[0] != '/') {
             conf_err_at(errs, n, path, "\"%s\" is not an absolute path",
                         shown(v, sbuf, sizeof(sbuf)));

@@ -115,6 +115,11 @@ int config_parse_int(const char *s, int64_t *ret);
 int config_parse_cidr(const char *s, struct agentd_cidr *ret);
 int config_check_hostport(const char *s);
 int config_check_url(const char *s);
+/* The host of a URL that passes config_check_url (no brackets for IPv6). */
+int config_url_host(const char *s, char *buf, size_t size);
+bool config_host_is_loopback(const char *host);
+/* Whether a URL is plain http:// to a host that is not loopback. */
+bool config_url_is_remote_plain(const char *s);
 /* Closest candidate within a small edit distance, or NULL (did-you-mean). */
 const char *config_suggest(const char *word, const char *const *candidates, size_t n);
 

@@ -1,5 +1,6 @@
 /* Pure helpers of the imds plugin: endpoint choice, path escaping, time
  * parsing and backoff. No host calls, so unit tests link this file alone. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +57,40 @@ int imds_endpoint_resolve(const char *option, int mode, const char *(*getenv_fn)
         return -ENOMEM;
     *ret = s;
     return 0;
+}
+
+bool imds_endpoint_is_local(const char *url)
+{
+    static const uint8_t imds6[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                      0,    0,    0,    0,    0, 0, 0x02, 0x54};
+    char host[64];
+    const char *h, *end;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strncasecmp(url, "http://", 7) != 0)
+        return false;
+    h = url + 7;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+    } else {
+        end = h + strcspn(h, ":/?#");
+    }
+    if (!end || (size_t)(end - h) >= sizeof(host))
+        return false;
+    memcpy(host, h, (size_t)(end - h));
+    host[end - h] = '\0';
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        uint32_t a = ntohl(a4.s_addr);
+        return (a >> 24) == 127 || (a >> 16) == 0xa9fe;
+    }
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_LINKLOCAL(&a6) ||
+               memcmp(a6.s6_addr, imds6, 16) == 0;
+    return false;
 }
 
 bool imds_env_disabled(const char *value)

@@ -23,6 +23,11 @@ static int conf_validate(void *obj, struct agentd_confctx *cc)
     if (c->endpoint && strncmp(c->endpoint, "http://", 7) != 0)
         agentd_conf_error(cc, "endpoint", "IMDS is plain http: \"%s\" must start with http://",
                           c->endpoint);
+    else if (c->endpoint && !c->allow_remote_imds && !imds_endpoint_is_local(c->endpoint))
+        agentd_conf_error(cc, "endpoint",
+                          "\"%s\" is not link-local or loopback: role credentials would cross "
+                          "the network in clear text (allow_remote_imds: true to insist)",
+                          c->endpoint);
     if (c->token_ttl_ms % 1000)
         agentd_conf_error(cc, "token_ttl", "must be whole seconds (IMDS takes seconds)");
     if (c->poll_interval_ms && c->poll_interval_ms < 1000)
@@ -42,6 +47,11 @@ static const struct agentd_option options[] = {
      .offset = offsetof(struct imds_conf, endpoint),
      .description = "IMDS base URL (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else by "
                     "endpoint_mode); setting it also overrides AWS_EC2_METADATA_DISABLED"},
+    {.name = "allow_remote_imds",
+     .type = AGENTD_OPT_BOOL,
+     .offset = offsetof(struct imds_conf, allow_remote_imds),
+     .def = "false",
+     .description = "let endpoint name a host that is neither link-local nor loopback"},
     {.name = "endpoint_mode",
      .type = AGENTD_OPT_ENUM,
      .offset = offsetof(struct imds_conf, endpoint_mode),

@@ -34,6 +34,7 @@ struct imds_conf {
     uint64_t max_backoff_ms;
     bool tags;
     bool credentials;
+    bool allow_remote_imds;
 };
 
 /* ---- pure helpers (imds-util.c) --------------------------------------- */
@@ -49,6 +50,10 @@ struct imds_conf {
  * static storage). */
 int imds_endpoint_resolve(const char *option, int mode, const char *(*getenv_fn)(const char *name),
                           char **ret, const char **ret_bad);
+/* Whether an http:// endpoint's host is link-local (169.254.0.0/16,
+ * fe80::/10), IMDS's IPv6 address (fd00:ec2::254) or loopback: the only
+ * places role credentials may be fetched from in clear text. */
+bool imds_endpoint_is_local(const char *url);
 /* Whether AWS_EC2_METADATA_DISABLED says IMDS is off ("true", any case). */
 bool imds_env_disabled(const char *value);
 /* Percent-encodes one path segment (RFC 3986 pchar characters stay). Returns 0

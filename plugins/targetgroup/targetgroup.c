@@ -118,6 +118,7 @@ static const struct agentd_option options[] = {
     {.name = "endpoint",
      .type = AGENTD_OPT_URL,
      .offset = offsetof(struct tg_conf, endpoint),
+     .flags = AGENTD_OPT_ENDPOINT,
      .description = "ELBv2 endpoint URL (default: from the region)"},
     {.name = "region",
      .type = AGENTD_OPT_STRING,

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, free_port, wait_for
+from conftest import PYTHON, free_port, plugin_dir, run_agentd, wait_for
 from test_health import get, health_yaml
 
 
@@ -414,3 +414,46 @@ def test_fifo_at_the_checkpoint_path_does_not_block(agentd_factory, tmp_path):
         assert d.stop() == 0
     finally:
         cwl.close()
+
+
+# --- config: where credentials may be sent ----------------------------------
+
+def _check(tmp_path, text):
+    cfg = tmp_path / "agentd.yaml"
+    # Two lines of core config first: the positions below count them.
+    cfg.write_text("agentd:\n  plugin_dir: %s\n" % json.dumps(str(plugin_dir(tmp_path))) + text)
+    r = run_agentd("--check-config", "-c", str(cfg))
+    return r.returncode, r.stdout + r.stderr
+
+
+ENDPOINT_CASES = [
+    # (config, the error expected, or None for accepted)
+    ("logs:\n  - name: p\n    files: [/var/log/x.log]\n    cloudwatch:\n      group: g\n"
+     "      endpoint: http://10.0.0.5\n",
+     "agentd.yaml:8:17: logs[0].cloudwatch.endpoint: \"http://10.0.0.5\": signed requests go "
+     "over https://"),
+    ("logs:\n  - name: p\n    files: [/var/log/x.log]\n    s3:\n      bucket: b\n"
+     "      endpoint: http://s3.internal.example:9000\n",
+     "agentd.yaml:8:17: logs[0].s3.endpoint: \"http://s3.internal.example:9000\": signed"),
+    ("targetgroup:\n  groups: [arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+     "targetgroup/web/0123456789abcdef]\n  endpoint: http://[fd00::5]:8080\n",
+     "agentd.yaml:5:13: targetgroup.endpoint: \"http://[fd00::5]:8080\": signed"),
+    ("imds:\n  endpoint: http://10.1.2.3\n",
+     "agentd.yaml:4:13: imds.endpoint: \"http://10.1.2.3\" is not link-local or loopback"),
+    ("logs:\n  - name: p\n    files: [/var/log/x.log]\n    cloudwatch:\n      group: g\n"
+     "      endpoint: https://10.0.0.5\n", None),
+    ("logs:\n  - name: p\n    files: [/var/log/x.log]\n    cloudwatch:\n      group: g\n"
+     "      endpoint: http://127.0.0.1:4566\n", None),
+    ("imds:\n  endpoint: http://169.254.169.254\n", None),
+    ("imds:\n  endpoint: http://[fd00:ec2::254]\n", None),
+    ("imds:\n  endpoint: http://10.1.2.3\n  allow_remote_imds: true\n", None),
+]
+
+
+@pytest.mark.parametrize("text,error", ENDPOINT_CASES)
+def test_endpoint_rules_are_config_errors_with_positions(tmp_path, text, error):
+    rc, out = _check(tmp_path, text)
+    if error is None:
+        assert rc == 0, out
+    else:
+        assert rc == 78 and error in out, out

@@ -77,6 +77,9 @@ enum agentd_opt_type {
 #define AGENTD_OPT_UNIQUE                                                                          \
     0x08u /* STRING in a LIST of OBJECT: no two items may                                          \
            * share a value (e.g. each item's name) */
+#define AGENTD_OPT_ENDPOINT                                                                        \
+    0x10u /* URL that receives signed requests: https://, or                                       \
+           * http:// only to a loopback host (a test's emulator) */
 
 struct agentd_cidr {
     int family;       /* AF_INET or AF_INET6 */
