@@ -394,6 +394,9 @@ static int set_options(struct agentd_http_call *call, const struct agentd_http_r
     bool with_body = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 
     curl_easy_setopt(e, CURLOPT_URL, req->url);
+    /* The path goes out exactly as the caller built (and signed) it: curl
+     * would otherwise remove "/./" and "/../" segments on the wire. */
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);

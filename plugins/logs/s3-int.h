@@ -14,9 +14,16 @@
 #define FLUSH_MS       1000
 #define TICK_MS        1000
 #define BACKOFF_MAX_MS 30000
+/* A failed object is tried again after 30 s, doubling to 10 min. */
+#define OBJ_BACKOFF_MS     30000
+#define OBJ_BACKOFF_MAX_MS 600000
 
 struct obj {
     char *file, *key;
+    /* Its own backoff after failed uploads: a failing object waits at the
+     * end of the queue while the objects behind it upload. */
+    uint64_t retry_at;
+    unsigned fails;
 };
 
 struct job {
@@ -60,6 +67,7 @@ struct s3 {
     bool stopped, timer_closed;
     uint64_t objects, upload_errors;
     char last_error[256];
+    char key_error[256]; /* why the last expanded key was refused; "" when it was not */
 };
 
 void *s3_big_alloc(size_t n);

@@ -271,11 +271,43 @@ static void on_create_done(struct agentd_plugin_ctx *ctx, const struct agentd_aw
     read_part(s);
 }
 
+static void to_back(struct s3 *s)
+{
+    struct obj o = s->pend[0];
+    memmove(s->pend, s->pend + 1, (s->n_pend - 1) * sizeof(*s->pend));
+    s->pend[s->n_pend - 1] = o;
+}
+
 static void on_abort_done(struct agentd_plugin_ctx *ctx, const struct agentd_aws_response *res,
                           void *ud)
 {
     struct s3 *s = ud;
-    take_call(s);
+    if (!take_call(s))
+        return;
+    /* The slot the abort held is free again (it was never released before,
+     * so one failed multipart upload stopped every later upload). */
+    s->uploading = false;
+    to_back(s);
+    s3_upload_next(s);
+}
+
+/* The object that failed goes to the back of the queue with its own
+ * backoff, so one object S3 keeps refusing (a key signed one way and sent
+ * another, a policy on one prefix) never holds back the objects behind it. */
+static void defer_failed(struct s3 *s)
+{
+    struct obj *o = &s->pend[0];
+    uint64_t wait = OBJ_BACKOFF_MS;
+    for (unsigned i = 0; i < o->fails && wait < OBJ_BACKOFF_MAX_MS; i++)
+        wait *= 2;
+    if (wait > OBJ_BACKOFF_MAX_MS)
+        wait = OBJ_BACKOFF_MAX_MS;
+    o->fails++;
+    o->retry_at = s3_now_ms(s) + wait;
+    /* With a multipart upload to abort, pend[0] names it: it moves once the
+     * abort is done. */
+    if (!s->upload_id || s->stopped)
+        to_back(s);
 }
 
 static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, const char *what)
@@ -285,6 +317,7 @@ static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, c
     snprintf(msg, sizeof(msg), "%s%s%s", res->error_code ? res->error_code : "",
              res->error_code ? ": " : "", res->error_message ? res->error_message : "error");
     s3_backoff(s, what, msg);
+    defer_failed(s);
     for (size_t i = 0; i < s->nparts; i++)
         free(s->etags[i]);
     free(s->etags);
@@ -308,6 +341,18 @@ void s3_upload_next(struct s3 *s)
     if (s->stopped || s->uploading || s->call || s->reading || s->n_pend == 0 || !s->bucket ||
         s3_now_ms(s) < s->retry_at)
         return;
+    /* The oldest object not waiting out its own backoff goes first. */
+    uint64_t now = s3_now_ms(s);
+    size_t due = 0;
+    while (due < s->n_pend && s->pend[due].retry_at > now)
+        due++;
+    if (due == s->n_pend)
+        return;
+    if (due > 0) {
+        struct obj o = s->pend[due];
+        memmove(s->pend + 1, s->pend, due * sizeof(*s->pend));
+        s->pend[0] = o;
+    }
     struct stat st;
     if (stat(s->pend[0].file, &st) < 0) {
         agentd_error(s->p->ctx, "pipeline '%s': object file '%s' is gone: %s", s->p->conf->name,

@@ -169,6 +169,33 @@ static int load_state(struct s3 *s)
 
 /* ---- building objects ---- */
 
+/* Why an expanded key cannot be used, or NULL. A key comes from templates
+ * (tags someone else sets): an empty or dot segment would be rewritten by
+ * URL normalisation on its way (so the signature no longer matches, or it
+ * lands under another prefix), and a control character has no place in a
+ * log object's name. */
+static const char *key_problem(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0)
+        return "it is empty";
+    if (n > 1024)
+        return "it is longer than 1024 bytes";
+    for (const char *c = key; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "it holds a control character";
+    for (const char *seg = key;;) {
+        size_t k = strcspn(seg, "/");
+        if (k == 0)
+            return "it has an empty path segment (a leading, trailing or double '/')";
+        if ((k == 1 && seg[0] == '.') || (k == 2 && seg[0] == '.' && seg[1] == '.'))
+            return "it has a '.' or '..' path segment";
+        if (!seg[k])
+            return NULL;
+        seg += k + 1;
+    }
+}
+
 static int open_object(struct s3 *s)
 {
     char tbuf[1024], seq[24], *key = NULL, *missing = NULL;
@@ -190,6 +217,30 @@ static int open_object(struct s3 *s)
                  missing ? missing : "?");
         free(missing);
         return r;
+    }
+    const char *why = key_problem(key);
+    if (why) {
+        /* The events stay queued: the pipeline stalls, loudly, until the
+         * tag is fixed (or the template, with a reload). */
+        char msg[sizeof(s->key_error)], shown[121];
+        size_t i = 0;
+        for (; key[i] && i < sizeof(shown) - 1; i++)
+            shown[i] = (unsigned char)key[i] < 0x20 || key[i] == 0x7f ? '?' : key[i];
+        shown[i] = '\0';
+        snprintf(msg, sizeof(msg), "S3 key '%s' refused: %s", shown, why);
+        if (strcmp(msg, s->key_error) != 0)
+            agentd_error(s->p->ctx, "pipeline '%s': %s; nothing is dropped, shipping waits",
+                         s->p->conf->name, msg);
+        snprintf(s->key_error, sizeof(s->key_error), "%s", msg);
+        snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+        free(key);
+        return -EINVAL;
+    }
+    if (s->key_error[0]) {
+        agentd_notice(s->p->ctx, "pipeline '%s': S3 key '%s' accepted again", s->p->conf->name,
+                      key);
+        s->key_error[0] = '\0';
+        s->last_error[0] = '\0';
     }
     char *file;
     if (asprintf(&file, "%s/s3-%s-%" PRIu64 ".gz", agentd_state_dir(s->p->ctx), s->p->conf->name,

@@ -457,3 +457,49 @@ def test_endpoint_rules_are_config_errors_with_positions(tmp_path, text, error):
         assert rc == 0, out
     else:
         assert rc == 78 and error in out, out
+
+
+# --- S3 keys from tag values -------------------------------------------------
+
+@pytest.mark.parametrize("hostile", ["../../other-bucket/x", "", "two\nlines", "a/./b"])
+def test_hostile_tag_in_s3_key_stalls_then_ships_after_reload(agentd_factory, tmp_path, hostile):
+    from test_logs import ENV, line
+    from test_logs_s3 import BUCKET, S3, S3RVER
+    if not shutil.which("node") or not S3RVER.exists():
+        pytest.skip("s3rver not installed: run tests/setup/logs.sh (needs node and npm)")
+    s3 = S3(tmp_path)
+    try:
+        log = tmp_path / "app.log"
+        log.write_text("".join(line(n) for n in range(100)))
+        body = """
+logs:
+  - name: k
+    files: [%s]
+    checkpoint_interval: 100ms
+    s3:
+      bucket: %s
+      key: "log/{tag:App}/obj-{seq}.log.gz"
+      rotate: {size: 1MiB, age: 1s}
+      endpoint: "%s"
+""" % (log, BUCKET, s3.url)
+        core = {"metadata": {"instance_id": "i-0123456789abcdef0", "tag:App": hostile}}
+        d = agentd_factory(body, core=core, env=ENV)
+        d.start()
+        d.wait_log(r"pipeline 'k': S3 key 'log/.*' refused: it ")
+        time.sleep(2.5)
+        assert s3.keys() == []
+        st = d.ctl("logs", "status")["pipelines"][0]
+        assert "refused" in st["sink"]["last_error"], st
+        # Nothing was dropped: the events wait in the queue.
+        assert st["counters"]["events_shipped"] == 0, st
+        d.core["metadata"]["tag:App"] = "web"
+        d.write_config(body)
+        assert d.ctl("reload")["reload"]["ok"] is True
+        wait_for(lambda: len(s3.lines()[1]) == 100, 30, what="every line in S3 after the fix")
+        keys, got = s3.lines()
+        assert all(k.startswith("log/web/") for k in keys), keys
+        assert got == [line(n)[:-1] for n in range(100)]
+        d.wait_log(r"pipeline 'k': S3 key 'log/web/obj-\d+\.log\.gz' accepted again")
+        assert d.stop() == 0
+    finally:
+        s3.close()
