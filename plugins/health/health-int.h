@@ -161,6 +161,8 @@ struct hsrv_conf {
     unsigned max_per_source;     /* concurrent connections from one address; 0: no cap */
     const struct agentd_cidr *allow;
     size_t nallow; /* 0: allow everyone */
+    const struct agentd_cidr *detail_allow;
+    size_t ndetail; /* 0: nobody gets details */
 };
 
 enum hsrv_stat {
@@ -180,8 +182,10 @@ struct hsrv_reply {
 };
 
 struct hsrv_handler {
-    /* A complete request from an allowed (or, if !allowed, a denied) peer. */
-    void (*request)(void *ud, const struct request *req, bool allowed, struct hsrv_reply *reply);
+    /* A complete request from an allowed (or, if !allowed, a denied) peer;
+     * detail: the peer is also in detail_allow. */
+    void (*request)(void *ud, const struct request *req, bool allowed, bool detail,
+                    struct hsrv_reply *reply);
     /* A canned error response (400/414/431); NULL reply->resp just closes. */
     void (*error)(void *ud, int status, struct hsrv_reply *reply);
     void (*stat)(void *ud, enum hsrv_stat which); /* may be NULL */
@@ -240,10 +244,11 @@ struct health_check_conf {
 };
 
 struct health_conf {
-    struct agentd_list listen; /* char * */
-    struct agentd_list paths;  /* char * */
-    struct agentd_list allow;  /* struct agentd_cidr */
-    struct agentd_list checks; /* struct health_check_conf */
+    struct agentd_list listen;       /* char * */
+    struct agentd_list paths;        /* char * */
+    struct agentd_list allow;        /* struct agentd_cidr */
+    struct agentd_list detail_allow; /* struct agentd_cidr */
+    struct agentd_list checks;       /* struct health_check_conf */
     int64_t fail_status;
     int64_t max_connections;
     int64_t max_connections_per_source;

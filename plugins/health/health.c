@@ -133,6 +133,10 @@ static const struct agentd_option root_options[] = {
              "[127.0.0.0/8, \"::1/128\", 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
              "100.64.0.0/10, \"fc00::/7\"]",
              0, 1024, AGENTD_OPT_CIDR, "source networks allowed to ask; others get 403"),
+    ROOT_OPT("detail_allow", AGENTD_OPT_LIST, detail_allow, "[127.0.0.0/8, \"::1/128\"]", 0, 1024,
+             AGENTD_OPT_CIDR,
+             "sources that also get ?verbose check details and /metrics (others: the terse body, "
+             "403)"),
     {.name = "checks",
      .type = AGENTD_OPT_LIST,
      .offset = offsetof(struct health_conf, checks),
@@ -291,6 +295,8 @@ void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret)
         .max_per_source = (unsigned)cf->max_connections_per_source,
         .allow = cf->allow.items,
         .nallow = cf->allow.n,
+        .detail_allow = cf->detail_allow.items,
+        .ndetail = cf->detail_allow.n,
     };
 }
 

@@ -199,7 +199,7 @@ static void conn_process(struct conn *c)
         if (ev == REQUEST_DONE) {
             struct hsrv_reply reply = {0};
 
-            s->h.request(s->h.ud, &c->req, c->allowed, &reply);
+            s->h.request(s->h.ud, &c->req, c->allowed, c->detail, &reply);
             conn_send(c, &reply);
             request_next(&c->req);
             if (!c->write_pending)
@@ -362,6 +362,8 @@ int conn_accept(struct hsrv *s, uv_stream_t *server)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &sslen) == 0) {
         c->has_peer = true;
         c->allowed = hsrv_addr_allowed(s->conf.allow, s->conf.nallow, (struct sockaddr *)&c->peer);
+        c->detail = s->conf.ndetail > 0 && hsrv_addr_allowed(s->conf.detail_allow, s->conf.ndetail,
+                                                             (struct sockaddr *)&c->peer);
     }
     if (!admit(s, c)) {
         hsrv_count(s, HSRV_STAT_REJECTED);

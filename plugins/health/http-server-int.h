@@ -29,8 +29,8 @@ struct conn {
     uint64_t started;  /* uv_now() ms of the current request's first byte */
     struct sockaddr_storage peer;
     bool has_peer;
-    bool allowed, refused_slot, allowed_slot, reading, write_pending, close_after, lingering,
-        closing;
+    bool allowed, detail, refused_slot, allowed_slot, reading, write_pending, close_after,
+        lingering, closing;
     struct response *wresp; /* held while wreq is in flight */
     uv_write_t wreq;
     uv_shutdown_t sreq;

@@ -187,7 +187,8 @@ static void count_code(struct health *h, int status)
     agentd_metric_add(sv->m_code[i], 1);
 }
 
-static void on_request(void *ud, const struct request *req, bool allowed, struct hsrv_reply *reply)
+static void on_request(void *ud, const struct request *req, bool allowed, bool detail,
+                       struct hsrv_reply *reply)
 {
     struct health *h = ud;
     struct route_result rt;
@@ -204,14 +205,24 @@ static void on_request(void *ud, const struct request *req, bool allowed, struct
     switch (rt.kind) {
     case ROUTE_HEALTH:
     case ROUTE_READYZ:
-        s = rt.verbose ? SLOT_VERBOSE : SLOT_TERSE;
+        /* Check outputs (what an exec check printed, hosts, paths) only to
+         * detail_allow; the load balancer needs the status alone. */
+        s = rt.verbose && detail ? SLOT_VERBOSE : SLOT_TERSE;
         break;
     case ROUTE_LIVEZ:
         s = SLOT_LIVEZ;
         break;
     case ROUTE_METRICS: {
         size_t len = 0;
-        char *text = agentd_metrics_render(h->ctx, &len);
+        char *text;
+
+        if (!detail) {
+            agentd_metric_add(h->serve->m_denied, 1);
+            s = SLOT_403;
+            reply->close = true;
+            break;
+        }
+        text = agentd_metrics_render(h->ctx, &len);
 
         if (!text) {
             s = SLOT_500;

@@ -503,3 +503,26 @@ logs:
         assert d.stop() == 0
     finally:
         s3.close()
+
+
+# --- what the health endpoint tells whom ------------------------------------
+
+def test_check_details_and_metrics_only_to_detail_allow(agentd_factory):
+    port = free_port()
+    checks = """
+    - name: secret-exec
+      exec: ["/bin/sh", "-c", "echo PASSWORD=hunter2; exit 1"]
+      interval: 1s
+"""
+    d = agentd_factory(health_yaml(port, checks=checks,
+                                   extra="  allow: [127.0.0.0/8]\n  detail_allow: [127.0.0.1/32]\n"))
+    d.start()
+    wait_for(lambda: b"hunter2" in get(port, "/health?verbose")[2], 10, what="the check's output")
+    # 127.0.0.2 is allowed to ask, but is not in detail_allow.
+    st, hdr, body = get(port, "/health?verbose", source="127.0.0.2")
+    assert b"hunter2" not in body and b"output" not in body, body
+    assert json.loads(body)["checks"]["secret-exec"] == [{"status": "warn"}]  # exit 1: warn
+    assert get(port, "/metrics", source="127.0.0.2")[0] == 403
+    st, _, m = get(port, "/metrics")
+    assert st == 200 and b"agentd_health_denied_total 1" in m
+    assert d.stop() == 0

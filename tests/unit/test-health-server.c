@@ -29,7 +29,7 @@ struct fixture {
     char client_msg[256];
 };
 
-static void handle_request(void *ud, const struct request *req, bool allowed,
+static void handle_request(void *ud, const struct request *req, bool allowed, bool detail,
                            struct hsrv_reply *reply)
 {
     struct fixture *f = ud;
