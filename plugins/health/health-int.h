@@ -307,16 +307,18 @@ struct health {
     char *draining_reason; /* from the last health.draining event */
     /* check-systemd.c: one bus shared by the systemd checks */
     void *bus;
+    /* allow.c: the allow-list used while `allow` is not set */
+    struct agentd_cidr *auto_allow;
+    size_t n_auto;
 };
 
-/* health.c */
-void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret);
-/* reload.c */
-int health_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err);
-bool check_conf_equal(const struct health_check_conf *a, const struct health_check_conf *b);
-
-/* health.c */
-void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret);
+/* health.c: the server's settings from a config (and, without `allow`, the
+ * automatic list). */
+void health_server_conf(const struct health *h, const struct health_conf *cf,
+                        struct hsrv_conf *ret);
+/* allow.c: recomputes the automatic allow-list from metadata; true when it
+ * changed. */
+bool health_auto_allow(struct health *h);
 /* reload.c */
 int health_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err);
 bool check_conf_equal(const struct health_check_conf *a, const struct health_check_conf *b);

@@ -129,10 +129,9 @@ static const struct agentd_option root_options[] = {
              "numeric ip:port or [ipv6]:port to serve on"),
     ROOT_OPT("paths", AGENTD_OPT_LIST, paths, "[/health]", 1, 32, AGENTD_OPT_STRING,
              "main path and aliases that answer the health body"),
-    ROOT_OPT("allow", AGENTD_OPT_LIST, allow,
-             "[127.0.0.0/8, \"::1/128\", 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
-             "100.64.0.0/10, \"fc00::/7\"]",
-             0, 1024, AGENTD_OPT_CIDR, "source networks allowed to ask; others get 403"),
+    ROOT_OPT("allow", AGENTD_OPT_LIST, allow, "[]", 0, 1024, AGENTD_OPT_CIDR,
+             "source networks allowed to ask; others get 403 (unset: loopback and the VPC's "
+             "CIDR blocks from IMDS, else the private ranges)"),
     ROOT_OPT("detail_allow", AGENTD_OPT_LIST, detail_allow, "[127.0.0.0/8, \"::1/128\"]", 0, 1024,
              AGENTD_OPT_CIDR,
              "sources that also get ?verbose check details and /metrics (others: the terse body, "
@@ -221,6 +220,7 @@ static void free_health(struct health *h)
     serve_free(h);
     free(h->paths);
     free(h->draining_reason);
+    free(h->auto_allow);
     free(h);
 }
 
@@ -273,6 +273,15 @@ static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json
 {
     struct health *h = ud;
 
+    if (strcmp(name, "metadata.changed") == 0) {
+        struct hsrv_conf sc;
+
+        if (h->cf->allow.n == 0 && h->srv && health_auto_allow(h)) {
+            health_server_conf(h, h->cf, &sc);
+            hsrv_update(h->srv, &sc);
+        }
+        return;
+    }
     if (strcmp(name, "health.draining") == 0) {
         const char *reason = json_string_value(json_object_get(payload, "reason"));
 
@@ -282,8 +291,10 @@ static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json
     serve_invalidate(h);
 }
 
-void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret)
+void health_server_conf(const struct health *h, const struct health_conf *cf, struct hsrv_conf *ret)
 {
+    bool automatic = cf->allow.n == 0;
+
     *ret = (struct hsrv_conf){
         .limits = {.max_url = cf->max_url,
                    .max_header_bytes = cf->max_header_size,
@@ -293,8 +304,8 @@ void health_server_conf(const struct health_conf *cf, struct hsrv_conf *ret)
         .request_timeout_ms = cf->request_timeout,
         .line_timeout_ms = cf->request_line_timeout,
         .max_per_source = (unsigned)cf->max_connections_per_source,
-        .allow = cf->allow.items,
-        .nallow = cf->allow.n,
+        .allow = automatic ? h->auto_allow : cf->allow.items,
+        .nallow = automatic ? h->n_auto : cf->allow.n,
         .detail_allow = cf->detail_allow.items,
         .ndetail = cf->detail_allow.n,
     };
@@ -316,7 +327,8 @@ static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
     int r;
 
     handler.ud = h;
-    health_server_conf(cf, &sc);
+    health_auto_allow(h);
+    health_server_conf(h, cf, &sc);
     r = serve_new(h);
     if (r < 0)
         return agentd_err_set(err, "out of memory");
@@ -337,6 +349,7 @@ static int health_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
     }
     agentd_event_subscribe(ctx, "health.changed", on_event, h);
     agentd_event_subscribe(ctx, "health.draining", on_event, h);
+    agentd_event_subscribe(ctx, "metadata.changed", on_event, h);
     for (size_t i = 0; i < h->nchecks; i++)
         check_start(h->checks[i]);
     agentd_info(ctx, "serving on %s (%zu checks)", ports, h->nchecks);

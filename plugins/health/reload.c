@@ -95,7 +95,9 @@ int health_reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd
     free(h->paths);
     h->paths = paths;
     h->cf = ncf;
-    health_server_conf(ncf, &sc);
+    if (ncf->allow.n == 0)
+        health_auto_allow(h);
+    health_server_conf(h, ncf, &sc);
     hsrv_update(h->srv, &sc);
     serve_invalidate(h);
     free(reused);

@@ -3,6 +3,7 @@
  * instance, and these are a dozen tiny answers), collects the values, and only
  * when all of them were read applies the differences: a half-read refresh
  * never replaces good values with nothing. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #define MAX_TAGS 64 /* EC2 allows 50 per resource */
 #define MAX_KEYS (16 + MAX_TAGS)
 
-enum special { PLAIN, IDENTITY, ROLE, TAGS };
+enum special { PLAIN, IDENTITY, ROLE, TAGS, VPC };
 
 static const struct step {
     const char *path;
@@ -30,6 +31,10 @@ static const struct step {
     {"meta-data/public-ipv4", "public_ipv4", false, PLAIN},
     {"meta-data/local-hostname", "hostname", false, PLAIN},
     {"meta-data/mac", "mac", false, PLAIN},
+    /* The path holds the mac read just before; the health plugin's
+     * automatic allow-list is these blocks. */
+    {"meta-data/network/interfaces/macs/MAC/vpc-ipv4-cidr-blocks", "vpc_ipv4_cidr_blocks", false,
+     VPC},
     {"dynamic/instance-identity/document", NULL, true, IDENTITY},
     {"meta-data/iam/security-credentials/", "iam_role", false, ROLE},
     {"meta-data/tags/instance/", NULL, false, TAGS},
@@ -269,6 +274,19 @@ static void step_done(struct imds *im, int err, long status, const char *body, s
         imds_strv_free(roles);
         break;
     }
+    case VPC: {
+        char **blocks = NULL, joined[512] = "";
+        size_t off = 0;
+        if (imds_parse_listing(body, len, 16, &blocks) == 0) {
+            for (size_t i = 0; blocks[i] && off < sizeof(joined); i++)
+                off += (size_t)snprintf(joined + off, sizeof(joined) - off, "%s%s", i ? " " : "",
+                                        blocks[i]);
+            if (joined[0] && off < sizeof(joined))
+                map_put(&rf->vals, s->key, joined);
+        }
+        imds_strv_free(blocks);
+        break;
+    }
     case TAGS:
         rf->tags_enabled = true;
         if ((r = imds_parse_listing(body, len, MAX_TAGS, &rf->tag_keys)) < 0)
@@ -280,15 +298,36 @@ static void step_done(struct imds *im, int err, long status, const char *body, s
     step_next(rf);
 }
 
+/* A mac as IMDS writes it (0e:12:34:56:78:9a): safe inside a path. */
+static bool mac_ok(const struct refresh *rf)
+{
+    const char *m = map_get(&rf->vals, "mac");
+    if (strlen(m) != 17)
+        return false;
+    for (size_t i = 0; i < 17; i++)
+        if (i % 3 == 2 ? m[i] != ':' : !isxdigit((unsigned char)m[i]))
+            return false;
+    return true;
+}
+
 static void step_next(struct refresh *rf)
 {
     struct imds *im = rf->im;
     int r;
 
-    while (rf->step < N_STEPS && steps[rf->step].kind == TAGS && !im->conf->tags)
+    while (rf->step < N_STEPS && ((steps[rf->step].kind == TAGS && !im->conf->tags) ||
+                                  (steps[rf->step].kind == VPC && !mac_ok(rf))))
         rf->step++;
     if (rf->step < N_STEPS) {
-        r = imds_get(im, steps[rf->step].path, (unsigned)im->conf->attempts, step_done, rf);
+        char vpath[256];
+        const char *path = steps[rf->step].path;
+        if (steps[rf->step].kind == VPC) {
+            snprintf(vpath, sizeof(vpath),
+                     "meta-data/network/interfaces/macs/%s/vpc-ipv4-cidr-blocks",
+                     map_get(&rf->vals, "mac"));
+            path = vpath;
+        }
+        r = imds_get(im, path, (unsigned)im->conf->attempts, step_done, rf);
         if (r < 0)
             fail(rf, r, steps[rf->step].path);
         return;

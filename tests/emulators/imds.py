@@ -78,6 +78,8 @@ class State:
             "placement/availability-zone": a.az,
             "placement/region": a.region,
             "security-groups": "default",
+            "network/interfaces/macs/%s/vpc-ipv4-cidr-blocks" % a.mac: "\n".join(a.vpc_cidrs),
+            "network/interfaces/macs/%s/vpc-id" % a.mac: "vpc-0123456789abcdef0",
         }
         if a.public_ipv4:
             m["public-ipv4"] = a.public_ipv4
@@ -383,6 +385,8 @@ def main():
     p.add_argument("--public-ipv4", default="", help="absent when empty")
     p.add_argument("--hostname", default=None)
     p.add_argument("--mac", default="0e:12:34:56:78:9a")
+    p.add_argument("--vpc-cidr", dest="vpc_cidrs", action="append", default=None,
+                   help="a CIDR block of the VPC (repeatable; default 10.0.0.0/16)")
     p.add_argument("--role", default="agentd-test-role", help="IAM role; empty: none")
     p.add_argument("--tag", dest="tags", type=tag_arg, action="append", default=[],
                    help="instance tag KEY=VALUE (repeatable)")
@@ -397,6 +401,8 @@ def main():
     p.add_argument("--user-data", default="")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
+    if a.vpc_cidrs is None:
+        a.vpc_cidrs = ["10.0.0.0/16"]
     if a.az is None:
         a.az = a.region + "a"
     if a.hostname is None:

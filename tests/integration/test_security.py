@@ -526,3 +526,96 @@ def test_check_details_and_metrics_only_to_detail_allow(agentd_factory):
     st, _, m = get(port, "/metrics")
     assert st == 200 and b"agentd_health_denied_total 1" in m
     assert d.stop() == 0
+
+
+# --- a neighbour on another network, in a namespace of the test's own -------
+
+NS_HOST, NS_PEER = "10.213.7.1", "10.213.7.2"
+
+
+@pytest.fixture
+def neighbour():
+    """A network namespace holding NS_PEER, linked by a veth pair to
+    NS_HOST on this side: a host of its own, reachable only from here.
+    Yields a function that runs python code in it and returns its stdout."""
+    ns = "agentd-t%d" % os.getpid()
+    veth = "agt%d" % (os.getpid() % 100000)
+    cmds = [["ip", "netns", "add", ns],
+            ["ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p"],
+            ["ip", "link", "set", veth + "p", "netns", ns],
+            ["ip", "addr", "add", NS_HOST + "/24", "dev", veth],
+            ["ip", "link", "set", veth, "up"],
+            ["ip", "-n", ns, "addr", "add", NS_PEER + "/24", "dev", veth + "p"],
+            ["ip", "-n", ns, "link", "set", veth + "p", "up"],
+            ["ip", "-n", ns, "link", "set", "lo", "up"]]
+    try:
+        for c in cmds:
+            subprocess.run(c, check=True, capture_output=True, text=True)
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        pytest.skip("cannot make a network namespace here: %s" % e)
+
+    def run(code, timeout=20):
+        r = subprocess.run(["ip", "netns", "exec", ns, PYTHON, "-c", code], capture_output=True,
+                           text=True, timeout=timeout)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    yield run
+    subprocess.run(["ip", "link", "del", veth], capture_output=True)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+ASK = r"""
+import http.client, sys
+c = http.client.HTTPConnection("%s", %d, timeout=5)
+try:
+    c.request("GET", "%s")
+    r = c.getresponse()
+    print(r.status, r.read().decode())
+except OSError as e:
+    print("error", e)
+"""
+
+
+def test_default_allow_is_loopback_and_the_vpc(agentd_factory, neighbour):
+    from conftest import Emulator
+    port = free_port(NS_HOST)
+    # The VPC, as IMDS tells it, does not hold the neighbour's address.
+    emu = Emulator("imds.py", "--vpc-cidr", "10.0.0.0/16", "--vpc-cidr", "172.31.0.0/16")
+    try:
+        d = agentd_factory("imds:\n  endpoint: %s\n" % emu.base_url +
+                           "health:\n  listen: [\"%s:%d\", \"127.0.0.1:0\"]\n  checks: []\n"
+                           % (NS_HOST, port))
+        d.start()
+        d.wait_log(r"allow \(automatic\): loopback and the VPC \(10\.0\.0\.0/16 172\.31\.0\.0/16\)")
+        out = neighbour(ASK % (NS_HOST, port, "/health"))
+        assert out.startswith("403 "), out
+        assert d.stop() == 0
+    finally:
+        emu.close()
+    # Its own VPC's address is let in, and gets the terse body only.
+    emu = Emulator("imds.py", "--vpc-cidr", "10.213.7.0/24")
+    try:
+        d = agentd_factory("imds:\n  endpoint: %s\n" % emu.base_url +
+                           "health:\n  listen: [\"%s:%d\"]\n  checks:\n"
+                           "    - name: x\n      exec: [/bin/echo, PASSWORD=hunter2]\n"
+                           % (NS_HOST, port))
+        d.start()
+        d.wait_log(r"allow \(automatic\): loopback and the VPC \(10\.213\.7\.0/24\)")
+        out = wait_for(lambda: (lambda o: o if o.startswith("200 ") else None)(
+            neighbour(ASK % (NS_HOST, port, "/health?verbose"))), 10, what="200 from the VPC")
+        assert "hunter2" not in out and '"x":[{"status":"pass"}]' in out, out
+        assert neighbour(ASK % (NS_HOST, port, "/metrics")).startswith("403 ")
+        assert d.stop() == 0
+    finally:
+        emu.close()
+
+
+def test_without_imds_the_default_allow_is_the_private_ranges(agentd_factory, neighbour):
+    port = free_port(NS_HOST)
+    d = agentd_factory("health:\n  listen: [\"%s:%d\"]\n  checks: []\n" % (NS_HOST, port))
+    d.start()
+    d.wait_log(r"allow \(automatic\): loopback and the private ranges")
+    assert neighbour(ASK % (NS_HOST, port, "/health")).startswith("200 ")  # 10.0.0.0/8
+    assert d.stop() == 0
