@@ -4,8 +4,10 @@ instance-metadata credential provider fetching credentials from it."""
 import json
 import random
 import re
+import socket
 import statistics
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -266,9 +268,34 @@ def test_down_at_start_then_up(agentd_factory, imds):
     assert d.stop() == 0
 
 
+class Refuser:
+    """A port that accepts each connection and closes it at once, counting
+    them: what agentd meets where no IMDS answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
 def test_off_ec2_static_metadata_keeps_templates_working(agentd_factory):
-    dead = free_port()
-    d = agentd_factory("imds:\n  endpoint: http://127.0.0.1:%d\n  max_backoff: 2s\n" % dead
+    dead = Refuser()
+    d = agentd_factory("imds:\n  endpoint: http://127.0.0.1:%d\n  max_backoff: 2s\n" % dead.port
                        + 'probe:\n  message: "{instance_id}@{region}"\n',
                        core={"metadata": {"instance_id": "i-static", "region": "us-west-2"}}, env=ON)
     d.start()
@@ -276,9 +303,18 @@ def test_off_ec2_static_metadata_keeps_templates_working(agentd_factory):
     assert s["metadata"] == {}
     assert d.ctl("probe", "conf")["expanded"] == "i-static@us-west-2"
     # agentd keeps serving, and retries stay spaced out (capped backoff).
-    time.sleep(3)
+    before = dead.count
+    time.sleep(10)
+    n = dead.count - before
+    # The bound: a failed refresh costs at most `attempts` (3) connections
+    # and the next one waits at least 2 s (max_backoff, jitter only adds):
+    # <= 5 refreshes x 3 = 15 in 10 s; notices polled every 5 s (3 attempts
+    # each) add <= 2 x 3 = 6. A retry loop without backoff makes hundreds.
+    # It keeps trying, too (12 were seen here).
+    assert 2 <= n <= 21, n
     assert d.proc.poll() is None
     assert d.stop() == 0
+    dead.close()
 
 
 def test_disabled_by_environment_touches_nothing(agentd_factory, imds):
@@ -369,7 +405,7 @@ def test_notices_published_once_each(agentd_factory, imds):
     wait_for(lambda: show(d)["notices"]["spot"] is not None, 10, what="spot back")
     d.write_config(imds_yaml(e, "  poll_interval: 2s\n"))
     r = d.ctl("reload")
-    assert r.get("ok", True) is not False, r
+    assert r["reload"]["ok"] is True, r
     before = admin(e, "requests")["total"]
     wait_for(lambda: admin(e, "requests")["total"] >= before + 2 * 4, 20, what="polls after reload")
     assert show(d)["notices"]["published"] == 5
