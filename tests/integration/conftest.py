@@ -36,6 +36,28 @@ EMULATORS = SRC / "tests/emulators"
 PYTHON = "/usr/bin/python3"
 
 
+def _allowed_skips():
+    out = []
+    for line in (SRC / "tests/skip-allow.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            out.append(re.compile(line.split("\t", 1)[0]))
+    return out
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skip not on tests/skip-allow.txt is a failure: a test
+    that cannot run in CI is a test CI does not have."""
+    outcome = yield
+    rep = outcome.get_result()
+    if os.environ.get("CI") != "true" or not rep.skipped or hasattr(rep, "wasxfail"):
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    if not any(p.search(reason) for p in _allowed_skips()):
+        rep.outcome = "failed"
+        rep.longrepr = "skipped under CI=true, and not in tests/skip-allow.txt: %s" % reason
+
+
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
     """A port free right now on host (bind to 0 and release)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -747,8 +747,8 @@ static void test_speed(void **state)
         /* Every item is whole and in order: a loader that is fast because it
          * skipped or merged items fails here. */
         for (size_t i = 0; i < l->n; i++) {
-            const struct t_check *c = (const struct t_check *)((const char *)l->items +
-                                                               i * sizeof(struct t_check));
+            const struct t_check *c =
+                (const struct t_check *)((const char *)l->items + i * sizeof(struct t_check));
             char want[64];
             snprintf(want, sizeof(want), "check-%zu", i);
             assert_string_equal(c->name, want);
