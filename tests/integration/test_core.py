@@ -20,17 +20,6 @@ from conftest import AGENTD, AGENTCTL, BUILD, run_agentd, wait_for
 PROBE = "probe:\n  message: \"one\"\n"
 
 
-@pytest.fixture(autouse=True)
-def no_sanitizer_reports(tmp_path):
-    """Under ASan+UBSan, any report in any agentd log of the test fails it,
-    including daemons the test left for the harness to kill."""
-    yield
-    for log in tmp_path.rglob("agentd.log"):
-        text = log.read_text(errors="replace")
-        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
-            assert marker not in text, "%s in %s:\n%s" % (marker, log, text[-4000:])
-
-
 def write(path, text):
     path = pathlib.Path(path)
     path.write_text(text)

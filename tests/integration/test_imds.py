@@ -22,16 +22,6 @@ from emulib import derive_secret, derive_token  # noqa: E402
 ON = {"AWS_EC2_METADATA_DISABLED": "false"}
 
 
-@pytest.fixture(autouse=True)
-def no_sanitizer_reports(tmp_path):
-    """Under ASan+UBSan any report in an agentd log fails the test."""
-    yield
-    for log in tmp_path.rglob("agentd.log"):
-        text = log.read_text(errors="replace")
-        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
-            assert marker not in text, "%s in %s:\n%s" % (marker, log, text[-4000:])
-
-
 @pytest.fixture
 def imds():
     made = []
