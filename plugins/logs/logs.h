@@ -65,6 +65,7 @@ struct logs_conf {
     uint64_t close_inactive;
     uint64_t checkpoint_interval;
     uint64_t lag_threshold;
+    uint64_t flush_timeout; /* the flush phase's budget at stop */
     struct logs_cw_conf *cloudwatch;
     struct logs_s3_conf *s3;
 };
@@ -89,6 +90,13 @@ struct sink_ops {
     void (*free)(void *sink);
     /* Whether an event may be queued; else *ret_reason says why it is dropped. */
     bool (*accept)(void *sink, const char *msg, size_t len, int64_t ts, const char **ret_reason);
+    /* While the pipeline flushes at stop: whether everything acknowledged is
+     * also where it belongs (sent; for S3, uploaded, the open object too). */
+    bool (*flushed)(void *sink);
+    /* A spot interruption notice arrived (NULL: nothing to do). */
+    void (*interruption)(void *sink);
+    /* What a flush that ran out of time leaves behind, for its log line. */
+    void (*leftover)(void *sink, char *buf, size_t size);
 };
 
 struct counters {
@@ -119,7 +127,10 @@ struct pipeline {
     bool ckpt_dirty;
     uint64_t ckpt_last; /* uv_now of the last checkpoint write */
     bool stopping;
-    bool stopped; /* every part idle, final checkpoint written */
+    bool stopped;    /* every part idle, final checkpoint written */
+    bool flush_over; /* flushed, or out of budget: the sources have stopped */
+    bool flushing;   /* shipping everything written so far (stop, or prepare) */
+    uint64_t flush_deadline, flush_start;
     uint64_t stop_deadline;
 
     uv_timer_t tick; /* lag, health, multiline flush, checkpoint, stop drain */
@@ -136,6 +147,7 @@ struct logs {
     unsigned busy; /* open handles and requests in flight */
     bool stopping;
     agentd_stop_done_fn done;
+    agentd_stop_done_fn prepared; /* prepare(flush) in progress */
 };
 
 /* Every uv handle and request of the plugin counts in lg->busy, so stop()
@@ -146,6 +158,10 @@ void logs_close_cb(uv_handle_t *h); /* for handles whose data is the struct logs
 
 int pipeline_start(struct pipeline *p, struct agentd_err *err);
 void pipeline_stop(struct pipeline *p);
+/* Ships everything written so far without stopping (the flush phase of a
+ * sequence that does not exit); logs_flushed() is called when done. */
+void pipeline_flush(struct pipeline *p);
+void logs_flushed(struct logs *lg);
 void pipeline_free(struct pipeline *p);
 /* Memory for events is used up: sources must pause. */
 bool pipeline_full(const struct pipeline *p);

@@ -14,6 +14,9 @@
 #define FLUSH_MS       1000
 #define TICK_MS        1000
 #define BACKOFF_MAX_MS 30000
+/* After a spot interruption notice the open object is closed at once, and
+ * later ones after this age, so the two minutes end with everything in S3. */
+#define SPOT_AGE_MS 10000
 
 struct obj {
     char *file, *key;
@@ -42,6 +45,8 @@ struct s3 {
     bool open;
     struct obj cur;
     uint64_t cur_len, cur_opened;
+    uint64_t cur_opened_wall; /* ms since the epoch, kept in the state record */
+    bool interrupted;         /* a spot notice: objects rotate after SPOT_AGE_MS */
     /* a chunk being written */
     bool writing;
     size_t w_n;

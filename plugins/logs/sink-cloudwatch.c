@@ -308,7 +308,7 @@ static void cw_kick(void *sink)
     uint64_t now = uv_now(agentd_loop(p->ctx));
     uint64_t due = p->queued_since + cw->c->flush_interval;
     bool full_batch = p->q_n >= CW_MAX_BATCH_EVENTS || p->q_bytes >= CW_MAX_BATCH_BYTES;
-    if (p->stopping || full_batch || pipeline_full(p) || now >= due) {
+    if (p->stopping || p->flushing || full_batch || pipeline_full(p) || now >= due) {
         uv_timer_stop(&cw->timer);
         send_put(cw);
         return;
@@ -369,6 +369,12 @@ static void cw_stop(void *sink)
         cw->timer.data = cw->p;
         uv_close((uv_handle_t *)&cw->timer, logs_close_cb);
     }
+}
+
+static bool cw_flushed(void *sink)
+{
+    struct cw *cw = sink;
+    return !cw->call; /* with an empty queue: every event acknowledged */
 }
 
 static bool cw_idle(void *sink)
@@ -442,4 +448,5 @@ const struct sink_ops cw_sink_ops = {
     .status = cw_status,
     .free = cw_free,
     .accept = cw_accept,
+    .flushed = cw_flushed,
 };

@@ -452,6 +452,8 @@ AGENTD_EXPORT const struct agentd_plugin agentd_plugin = {
     .name = "targetgroup",
     .description = "join ELBv2 target groups when healthy; leave them drained",
     .schema = &schema,
+    /* Stops in the leave phase, before log pipelines flush (plugin.h). */
+    .flags = AGENTD_PLUGIN_STOP_LEAVE,
     .configure = configure,
     .start = start,
     .stop = stop,
