@@ -90,9 +90,14 @@ struct sink_ops {
     void (*free)(void *sink);
     /* Whether an event may be queued; else *ret_reason says why it is dropped. */
     bool (*accept)(void *sink, const char *msg, size_t len, int64_t ts, const char **ret_reason);
-    /* While the pipeline flushes at stop: whether everything acknowledged is
-     * also where it belongs (sent; for S3, uploaded, the open object too). */
+    /* While the pipeline flushes, once everything up to the flush mark is
+     * acknowledged: whether it is also where it belongs (S3: the open object
+     * closed and uploaded with the pending ones). NULL: acknowledged is
+     * delivered (CloudWatch). */
     bool (*flushed)(void *sink);
+    /* Whether it holds acknowledged events not delivered yet (S3: an open
+     * object with data); NULL: never. Another flush round follows if so. */
+    bool (*undelivered)(void *sink);
     /* A spot interruption notice arrived (NULL: nothing to do). */
     void (*interruption)(void *sink);
     /* What a flush that ran out of time leaves behind, for its log line. */
@@ -131,6 +136,8 @@ struct pipeline {
     bool flush_over; /* flushed, or out of budget: the sources have stopped */
     bool flushing;   /* shipping everything written so far (stop, or prepare) */
     uint64_t flush_deadline, flush_start;
+    unsigned flush_rounds;
+    unsigned flush_epoch; /* counts flushes and their rounds, for the sinks */
     uint64_t stop_deadline;
 
     uv_timer_t tick; /* lag, health, multiline flush, checkpoint, stop drain */
@@ -190,6 +197,10 @@ void tail_free(struct tail *t);
 /* Checkpoint entries for the files, and the lag in bytes. */
 json_t *tail_checkpoint(struct tail *t);
 uint64_t tail_lag(struct tail *t);
+/* Flush marks: the size of every open file now; reached once everything up
+ * to them is acknowledged (files found later have none). */
+void tail_flush_mark(struct tail *t);
+bool tail_flush_reached(struct tail *t);
 json_t *tail_status(struct tail *t);
 /* The sink acknowledged the events of src up to its acked_off. */
 void tail_acked(struct tail *t);

@@ -196,10 +196,31 @@ static void maybe_checkpoint(struct pipeline *p, bool force)
     p->ckpt_last = now;
 }
 
+/* Flushed when everything up to the mark is acknowledged and delivered. A
+ * writer that keeps writing must not hold the flush to its budget: when the
+ * mark is reached with more written since, a new mark is taken, up to
+ * FLUSH_ROUNDS times, so lines written during the flush ship too. */
+#define FLUSH_ROUNDS 3
+
 static bool flushed(struct pipeline *p)
 {
-    return p->q_n == 0 && (!p->tail || tail_lag(p->tail) == 0) &&
-           (!p->sink_ops->flushed || p->sink_ops->flushed(p->sink));
+    /* Files: everything up to the mark acknowledged. The journal has no
+     * mark: its queue must be empty. */
+    if (p->tail ? !tail_flush_reached(p->tail) : p->q_n > 0)
+        return false;
+    if (p->journal && p->q_n > 0)
+        return false;
+    if (p->sink_ops->flushed && !p->sink_ops->flushed(p->sink))
+        return false;
+    bool more = (p->tail && tail_lag(p->tail) > 0) ||
+                (p->sink_ops->undelivered && p->sink_ops->undelivered(p->sink));
+    if (more && ++p->flush_rounds < FLUSH_ROUNDS) {
+        p->flush_epoch++;
+        if (p->tail)
+            tail_flush_mark(p->tail);
+        return false;
+    }
+    return true;
 }
 
 /* One tick of a flush: sources keep reading and the sink keeps sending until
@@ -241,6 +262,10 @@ static void flush_begin(struct pipeline *p)
     p->flushing = true;
     p->flush_start = uv_now(agentd_loop(p->ctx));
     p->flush_deadline = p->flush_start + p->conf->flush_timeout;
+    p->flush_rounds = 0;
+    p->flush_epoch++;
+    if (p->tail)
+        tail_flush_mark(p->tail);
     /* Flush the partial multiline records and lines read so far. */
     pipeline_wake(p);
     p->sink_ops->kick(p->sink);

@@ -47,6 +47,11 @@ struct s3 {
     uint64_t cur_len, cur_opened;
     uint64_t cur_opened_wall; /* ms since the epoch, kept in the state record */
     bool interrupted;         /* a spot notice: objects rotate after SPOT_AGE_MS */
+    /* A flush: once armed, the oldest flush_left pending objects (the open
+     * one closed at arming included) must be uploaded. */
+    bool flush_armed;
+    unsigned flush_epoch; /* the pipeline's, when armed */
+    size_t flush_left;
     /* a chunk being written */
     bool writing;
     size_t w_n;

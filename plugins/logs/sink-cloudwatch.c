@@ -371,12 +371,6 @@ static void cw_stop(void *sink)
     }
 }
 
-static bool cw_flushed(void *sink)
-{
-    struct cw *cw = sink;
-    return !cw->call; /* with an empty queue: every event acknowledged */
-}
-
 static bool cw_idle(void *sink)
 {
     struct cw *cw = sink;
@@ -448,5 +442,4 @@ const struct sink_ops cw_sink_ops = {
     .status = cw_status,
     .free = cw_free,
     .accept = cw_accept,
-    .flushed = cw_flushed,
 };

@@ -404,20 +404,31 @@ static void kick(void *sink)
         write_chunk(s);
 }
 
-/* A flush (stop, or the flush phase without exit) closes the open object
- * once every queued event is in it, and uploads it with the pending ones. */
-static void flush_open(struct s3 *s)
-{
-    if ((s->p->flushing || s->p->stopping) && s->open && !s->writing && s->p->q_n == 0)
-        close_object(s);
-    s3_upload_next(s);
-}
-
+/* Asked once every event up to the flush mark is acknowledged (on disk, in
+ * the open object): close that object and count it and every pending one;
+ * flushed once they are all uploaded. Events written meanwhile go into a new
+ * object, which this flush does not wait for. */
 static bool s3_flushed(void *sink)
 {
     struct s3 *s = sink;
-    flush_open(s);
-    return !s->open && s->n_pend == 0 && !s->writing && !s->uploading && !s->call;
+    if (!s->flush_armed || s->flush_epoch != s->p->flush_epoch) {
+        if (s->writing)
+            return false; /* the chunk being written may hold marked events */
+        close_object(s);
+        s->flush_armed = true;
+        s->flush_epoch = s->p->flush_epoch;
+        s->flush_left = s->n_pend;
+    }
+    s3_upload_next(s);
+    if (s->flush_left > 0)
+        return false;
+    return true;
+}
+
+static bool s3_undelivered(void *sink)
+{
+    struct s3 *s = sink;
+    return (s->open && s->cur_len > 0) || s->writing || s->n_pend > 0;
 }
 
 static void s3_interruption(void *sink)
@@ -462,7 +473,7 @@ static void on_tick(uv_timer_t *h)
         max_age = SPOT_AGE_MS;
     if (s->open && !s->writing && s3_now_ms(s) - s->cur_opened >= max_age)
         close_object(s);
-    flush_open(s);
+    s3_upload_next(s);
     kick(s);
 }
 
@@ -556,6 +567,7 @@ const struct sink_ops s3_sink_ops = {
     .free = s3_free,
     .accept = NULL,
     .flushed = s3_flushed,
+    .undelivered = s3_undelivered,
     .interruption = s3_interruption,
     .leftover = s3_leftover,
 };
