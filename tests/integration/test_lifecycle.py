@@ -329,3 +329,31 @@ def test_restart_uploads_a_killed_runs_object_within_one_tick(agentd_factory, cw
     assert took < 2.5, "took %.2f s" % took
     assert d.stop(timeout=60) == 0
     check_delivered("restart after kill -9", cwl, s3, total)
+
+
+def test_reload_of_unchanged_plugins_runs_no_phase(agentd_factory, cwl, s3, tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("".join(line(n) for n in range(100)))
+    hp = free_port()
+    health = "health:\n  listen: [\"127.0.0.1:%d\"]\n" % hp
+    d = start_agentd(agentd_factory, health + logs_yaml(log, cwl, s3))
+    wait_for(lambda: sink_status(d, "tocw")["counters"]["events_shipped"] == 100, timeout=20,
+             what="shipped")
+    # The same config, then only the health port changed: logs is left alone.
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"reload", timeout=10)
+    hp2 = free_port()
+    d.write_config("health:\n  listen: [\"127.0.0.1:%d\"]\n" % hp2 + logs_yaml(log, cwl, s3))
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: health_code(hp2) == 200, 10, what="health on the new port")
+    time.sleep(0.5)
+    text = d.log()
+    assert "stop phase" not in text, text
+    assert "flushed in" not in text
+    assert text.count("pipeline 'tos3': reading") == 1, text
+    assert health_code(hp2) == 200  # no announce: not draining
+    with open(log, "a") as f:
+        f.write("".join(line(n) for n in range(100, 200)))
+    assert d.stop(timeout=60) == 0
+    check_delivered("reload then SIGTERM", cwl, s3, 200)
+    assert d.log().count("stop phase flush done") == 1
