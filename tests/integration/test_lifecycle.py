@@ -241,6 +241,8 @@ def health_code(hp):
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+    except (urllib.error.URLError, ConnectionError):
+        return None  # not listening (yet)
 
 
 def tg_imds_yaml(elb, hp, app_port, arn, imds_url):
