@@ -1,7 +1,6 @@
 """autoscaling plugin against the Auto Scaling emulator (lifecycle hooks, SigV4
 and model checked), with ELBv2, CloudWatch Logs, S3 and IMDS emulators: a
 termination drains, ships every line, and only then completes the hook."""
-import signal
 import sys
 import time
 import urllib.request
