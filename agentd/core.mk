@@ -20,6 +20,7 @@ CORE_SOURCES += \
 	agentd/control.c \
 	agentd/control-cmds.c \
 	agentd/reload.c \
+	agentd/stopseq.c \
 	agentd/daemon.c
 
 # The helper that gives children PR_SET_PDEATHSIG (die_with_agentd).

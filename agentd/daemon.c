@@ -1,6 +1,7 @@
 /* The daemon's life: start every configured plugin, serve, and on SIGTERM
- * or SIGINT stop the plugins one at a time in reverse start order (each
- * bounded by its stop timeout), then release everything and return 0.
+ * or SIGINT run the stop phases (stopseq.c: announce, leave, flush, release,
+ * complete; each plugin bounded by its stop timeout), then release
+ * everything and return 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,7 +14,7 @@
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 
-static void finish(void)
+void daemon_finish(void)
 {
     for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next)
         if (p->state != PLUGIN_STOPPING)
@@ -22,45 +23,13 @@ static void finish(void)
     notify_watchdog_stop();
     control_close();
     child_close_all();
+    stopseq_close();
     http_client_shutdown(); /* its libuv handles, once nothing is in flight */
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
     events_close();
     uv_stop(host.loop);
-}
-
-static bool finished;
-
-static void plugin_stopped(struct agentd_plugin_ctx *ctx, void *ud)
-{
-    plugin_destroy(ctx);
-    notify_status_update();
-    host_stop_continue();
-}
-
-/* One at a time, newest first, so that a plugin stops before the ones it
- * was started after (targetgroup drains while health still answers). */
-void host_stop_continue(void)
-{
-    struct agentd_plugin_ctx *last = NULL;
-
-    if (!host.stopping || finished)
-        return;
-    for (struct agentd_plugin_ctx *p = host.plugins; p; p = p->next) {
-        /* A restart or removal from a reload is still stopping: wait for it. */
-        if (p->state == PLUGIN_STOPPING)
-            return;
-        if (p->state == PLUGIN_RUNNING && (!last || p->start_seq > last->start_seq))
-            last = p;
-    }
-    if (!last) {
-        finished = true;
-        finish();
-        return;
-    }
-    agentd_log(last, AGENTD_LOG_DEBUG, "stopping");
-    plugin_stop(last, plugin_stopped, NULL);
 }
 
 void host_shutdown(const char *why)
@@ -70,7 +39,8 @@ void host_shutdown(const char *why)
         return;
     }
     host.stopping = true;
-    log_notice("stopping (%s)", why);
+    stopseq_shutdown_begins();
+    log_notice("stopping (%s); stop phase announce: health answers 503 draining", why);
     notify_stopping();
     agentd_event_publish(NULL, "agent.stopping", json_pack("{s:s}", "reason", why));
     agentd_health_set_draining(NULL, true, "agentd is stopping");

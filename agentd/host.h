@@ -71,6 +71,8 @@ struct agentd_plugin_ctx {
     bool stop_timer_init;
     plugin_stopped_fn stopped_cb;
     void *stopped_ud;
+    bool preparing;                 /* prepare() called, its done not yet (stopseq.c) */
+    uint64_t prepare_gen;           /* which phase of the sequence it was called for */
     struct agentd_plugin_ctx *next; /* host.plugins, in start order */
 };
 
@@ -218,8 +220,20 @@ int daemon_run(struct host_config *cfg);
 /* Frees what the daemon and the config hold (also after the print modes). */
 void daemon_teardown(void);
 void host_shutdown(const char *why);
-/* Stops the next plugin once nothing is stopping (no-op unless shutting down). */
+/* Releases what the daemon holds and stops the loop, once every plugin stopped. */
+void daemon_finish(void);
+
+/* ---- stopseq.c: the stop phases (plugin.h, AGENTD_PLUGIN_STOP_*) ---- */
+/* Runs the next step of the exiting sequence once nothing is stopping (no-op
+ * unless shutting down). */
 void host_stop_continue(void);
+/* The phase a plugin stops in, from its descriptor's flags. */
+enum agentd_stop_phase stopseq_role(const struct agentd_plugin *desc);
+const char *stopseq_phase_name(enum agentd_stop_phase phase);
+/* Called by host_shutdown before the first step: a sequence run without
+ * exit ends (its requester hears -ECANCELED) and the exiting one begins. */
+void stopseq_shutdown_begins(void);
+void stopseq_close(void);
 
 /* ---- state.c: the store, by directory (unit-testable) ---- */
 int state_write_at(const char *dir, const char *name, const void *data, size_t len);

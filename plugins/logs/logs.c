@@ -212,6 +212,9 @@ static const struct agentd_option pipeline_options[] = {
      600000, .description = "checkpoints are written at most this often"},
     {"lag_threshold", AGENTD_OPT_DURATION, O(logs_conf, lag_threshold), "5m", 0,
      .description = "the logs:NAME check fails when behind longer than this (0: never)"},
+    {"flush_timeout", AGENTD_OPT_DURATION, O(logs_conf, flush_timeout), "60s", 0, 100, 3600000,
+     .description = "at stop, how long to keep shipping until everything written is sent; what "
+                    "is left stays in the state directory for the next start"},
     {"cloudwatch", AGENTD_OPT_OBJECT, O(logs_conf, cloudwatch), NULL, 0, .sub = &cw_schema,
      .description = "ship to CloudWatch Logs"},
     {"s3", AGENTD_OPT_OBJECT, O(logs_conf, s3), NULL, 0, .sub = &s3_schema,
@@ -275,6 +278,46 @@ static int ctl_status(struct agentd_plugin_ctx *ctx, const json_t *args, json_t 
     return 0;
 }
 
+static void on_interruption(struct agentd_plugin_ctx *ctx, const char *name, const json_t *payload,
+                            void *ud)
+{
+    struct logs *lg = ud;
+    (void)ctx, (void)name, (void)payload;
+    for (size_t i = 0; i < lg->n; i++) {
+        struct pipeline *p = &lg->pipes[i];
+        if (p->sink && p->sink_ops->interruption && !p->stopping)
+            p->sink_ops->interruption(p->sink);
+    }
+}
+
+void logs_flushed(struct logs *lg)
+{
+    if (!lg->prepared)
+        return;
+    for (size_t i = 0; i < lg->n; i++)
+        if (lg->pipes[i].flushing)
+            return;
+    agentd_stop_done_fn done = lg->prepared;
+    lg->prepared = NULL;
+    done(lg->ctx);
+}
+
+/* The flush phase of a stop sequence that does not exit: ship everything
+ * written so far and keep running (lines written later ship as usual). */
+static void logs_prepare(struct agentd_plugin_ctx *ctx, enum agentd_stop_phase phase,
+                         agentd_stop_done_fn done)
+{
+    struct logs *lg = agentd_plugin_get_data(ctx);
+    if (phase != AGENTD_PHASE_FLUSH || !lg || lg->stopping || lg->prepared) {
+        done(ctx);
+        return;
+    }
+    lg->prepared = done;
+    for (size_t i = 0; i < lg->n; i++)
+        pipeline_flush(&lg->pipes[i]);
+    logs_flushed(lg);
+}
+
 static int logs_configure(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd_err *err)
 {
     const struct agentd_list *l = conf;
@@ -292,6 +335,12 @@ static int logs_configure(struct agentd_plugin_ctx *ctx, const void *conf, struc
     }
     lg->ctx = ctx;
     lg->conf = l;
+    /* stop() runs the flush: let it take its budget and a little more. */
+    uint64_t budget = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (c[i].flush_timeout > budget)
+            budget = c[i].flush_timeout;
+    agentd_plugin_set_stop_timeout(ctx, budget + 15000);
     return 0;
 }
 
@@ -310,6 +359,7 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         lg->pipes[i].lg = lg;
     }
     agentd_control_register(ctx, "status", "show each pipeline's sources and sink", ctl_status, lg);
+    agentd_event_subscribe(ctx, "instance.interruption", on_interruption, lg);
     for (size_t i = 0; i < lg->n; i++) {
         int r = pipeline_start(&lg->pipes[i], err);
         if (r < 0)
@@ -331,6 +381,11 @@ static void logs_stop(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
     struct logs *lg = agentd_plugin_get_data(ctx);
     lg->stopping = true;
     lg->done = done;
+    if (lg->prepared) { /* a flush without exit is overtaken by the stop */
+        agentd_stop_done_fn prepared = lg->prepared;
+        lg->prepared = NULL;
+        prepared(ctx);
+    }
     for (size_t i = 0; i < lg->n; i++)
         pipeline_stop(&lg->pipes[i]);
     maybe_done(lg);
@@ -373,10 +428,13 @@ AGENTD_EXPORT const struct agentd_plugin agentd_plugin = {
     .name = "logs",
     .description = "ships log files and the journal to CloudWatch Logs or S3, at least once",
     .schema = &logs_pipeline_schema,
-    .flags = AGENTD_PLUGIN_LIST_ROOT,
+    /* Stops in the flush phase: pipelines read and ship through announce and
+     * leave (the drain), then ship everything up to end of file. */
+    .flags = AGENTD_PLUGIN_LIST_ROOT | AGENTD_PLUGIN_STOP_FLUSH,
     .configure = logs_configure,
     .start = logs_start,
     .stop = logs_stop,
+    .prepare = logs_prepare,
     .status = logs_status,
     .destroy = logs_destroy,
 };

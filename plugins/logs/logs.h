@@ -66,6 +66,7 @@ struct logs_conf {
     uint64_t close_inactive;
     uint64_t checkpoint_interval;
     uint64_t lag_threshold;
+    uint64_t flush_timeout; /* the flush phase's budget at stop */
     struct logs_cw_conf *cloudwatch;
     struct logs_s3_conf *s3;
 };
@@ -90,6 +91,18 @@ struct sink_ops {
     void (*free)(void *sink);
     /* Whether an event may be queued; else *ret_reason says why it is dropped. */
     bool (*accept)(void *sink, const char *msg, size_t len, int64_t ts, const char **ret_reason);
+    /* While the pipeline flushes, once everything up to the flush mark is
+     * acknowledged: whether it is also where it belongs (S3: the open object
+     * closed and uploaded with the pending ones). NULL: acknowledged is
+     * delivered (CloudWatch). */
+    bool (*flushed)(void *sink);
+    /* Whether it holds acknowledged events not delivered yet (S3: an open
+     * object with data); NULL: never. Another flush round follows if so. */
+    bool (*undelivered)(void *sink);
+    /* A spot interruption notice arrived (NULL: nothing to do). */
+    void (*interruption)(void *sink);
+    /* What a flush that ran out of time leaves behind, for its log line. */
+    void (*leftover)(void *sink, char *buf, size_t size);
 };
 
 struct counters {
@@ -120,7 +133,12 @@ struct pipeline {
     bool ckpt_dirty;
     uint64_t ckpt_last; /* uv_now of the last checkpoint write */
     bool stopping;
-    bool stopped; /* every part idle, final checkpoint written */
+    bool stopped;    /* every part idle, final checkpoint written */
+    bool flush_over; /* flushed, or out of budget: the sources have stopped */
+    bool flushing;   /* shipping everything written so far (stop, or prepare) */
+    uint64_t flush_deadline, flush_start;
+    unsigned flush_rounds;
+    unsigned flush_epoch; /* counts flushes and their rounds, for the sinks */
     uint64_t stop_deadline;
 
     uv_timer_t tick; /* lag, health, multiline flush, checkpoint, stop drain */
@@ -137,6 +155,7 @@ struct logs {
     unsigned busy; /* open handles and requests in flight */
     bool stopping;
     agentd_stop_done_fn done;
+    agentd_stop_done_fn prepared; /* prepare(flush) in progress */
 };
 
 /* Every uv handle and request of the plugin counts in lg->busy, so stop()
@@ -147,6 +166,10 @@ void logs_close_cb(uv_handle_t *h); /* for handles whose data is the struct logs
 
 int pipeline_start(struct pipeline *p, struct agentd_err *err);
 void pipeline_stop(struct pipeline *p);
+/* Ships everything written so far without stopping (the flush phase of a
+ * sequence that does not exit); logs_flushed() is called when done. */
+void pipeline_flush(struct pipeline *p);
+void logs_flushed(struct logs *lg);
 void pipeline_free(struct pipeline *p);
 /* Memory for events is used up: sources must pause. */
 bool pipeline_full(const struct pipeline *p);
@@ -175,6 +198,10 @@ void tail_free(struct tail *t);
 /* Checkpoint entries for the files, and the lag in bytes. */
 json_t *tail_checkpoint(struct tail *t);
 uint64_t tail_lag(struct tail *t);
+/* Flush marks: the size of every open file now; reached once everything up
+ * to them is acknowledged (files found later have none). */
+void tail_flush_mark(struct tail *t);
+bool tail_flush_reached(struct tail *t);
 json_t *tail_status(struct tail *t);
 /* The sink acknowledged the events of src up to its acked_off. */
 void tail_acked(struct tail *t);

@@ -11,8 +11,7 @@
 #include "lines.h"
 #include "logs.h"
 
-#define TICK_MS       250
-#define STOP_DRAIN_MS 5000
+#define TICK_MS 250
 
 uint64_t logs_wall_ms(void)
 {
@@ -197,6 +196,91 @@ static void maybe_checkpoint(struct pipeline *p, bool force)
     p->ckpt_last = now;
 }
 
+/* Flushed when everything up to the mark is acknowledged and delivered. A
+ * writer that keeps writing must not hold the flush to its budget: when the
+ * mark is reached with more written since, a new mark is taken, up to
+ * FLUSH_ROUNDS times, so lines written during the flush ship too. */
+#define FLUSH_ROUNDS 3
+
+static bool flushed(struct pipeline *p)
+{
+    /* Files: everything up to the mark acknowledged. The journal has no
+     * mark: its queue must be empty. */
+    if (p->tail ? !tail_flush_reached(p->tail) : p->q_n > 0)
+        return false;
+    if (p->journal && p->q_n > 0)
+        return false;
+    if (p->sink_ops->flushed && !p->sink_ops->flushed(p->sink))
+        return false;
+    bool more = (p->tail && tail_lag(p->tail) > 0) ||
+                (p->sink_ops->undelivered && p->sink_ops->undelivered(p->sink));
+    if (more && ++p->flush_rounds < FLUSH_ROUNDS) {
+        p->flush_epoch++;
+        if (p->tail)
+            tail_flush_mark(p->tail);
+        return false;
+    }
+    return true;
+}
+
+/* One tick of a flush: sources keep reading and the sink keeps sending until
+ * everything written is where it belongs, or the budget is spent. Returns
+ * true once the flush is over (logged once, with what was left). */
+static bool flush_step(struct pipeline *p)
+{
+    uint64_t now = uv_now(agentd_loop(p->ctx));
+    bool done = flushed(p);
+    if (!done && now < p->flush_deadline) {
+        pipeline_wake(p);
+        p->sink_ops->kick(p->sink);
+        return false;
+    }
+    p->flushing = false;
+    if (done) {
+        agentd_info(p->ctx, "pipeline '%s': flushed in %llu ms (%llu events shipped in all)",
+                    p->conf->name, (unsigned long long)(now - p->flush_start),
+                    (unsigned long long)p->c.shipped);
+    } else {
+        char extra[160] = "";
+        if (p->sink_ops->leftover)
+            p->sink_ops->leftover(p->sink, extra, sizeof(extra));
+        agentd_warning(p->ctx,
+                       "pipeline '%s': flush budget of %llu ms spent: %zu events queued, "
+                       "%llu bytes not acknowledged%s; kept in the state directory for the "
+                       "next start",
+                       p->conf->name, (unsigned long long)p->conf->flush_timeout, p->q_n,
+                       (unsigned long long)(p->tail ? tail_lag(p->tail) : 0), extra);
+    }
+    maybe_checkpoint(p, true);
+    if (!p->stopping)
+        logs_flushed(p->lg);
+    return true;
+}
+
+static void flush_begin(struct pipeline *p)
+{
+    p->flushing = true;
+    p->flush_start = uv_now(agentd_loop(p->ctx));
+    p->flush_deadline = p->flush_start + p->conf->flush_timeout;
+    p->flush_rounds = 0;
+    p->flush_epoch++;
+    if (p->tail)
+        tail_flush_mark(p->tail);
+    /* Flush the partial multiline records and lines read so far. */
+    pipeline_wake(p);
+    p->sink_ops->kick(p->sink);
+}
+
+void pipeline_flush(struct pipeline *p)
+{
+    if (p->stopping || p->flushing || !uv_is_active((uv_handle_t *)&p->tick)) {
+        if (!p->stopping && !p->flushing)
+            logs_flushed(p->lg);
+        return;
+    }
+    flush_begin(p);
+}
+
 static bool parts_idle(struct pipeline *p)
 {
     return (!p->tail || tail_idle(p->tail)) && (!p->journal || journal_idle(p->journal)) &&
@@ -211,13 +295,10 @@ static void on_tick(uv_timer_t *h)
         tail_tick(p->tail, uv_now(agentd_loop(p->ctx)));
     update_lag(p, wall);
     maybe_checkpoint(p, false);
+    if (p->flushing && !flush_step(p))
+        return;
     if (p->stopping && !p->stopped) {
-        uint64_t now = uv_now(agentd_loop(p->ctx));
-        if (p->q_n > 0 && now < p->stop_deadline) {
-            p->sink_ops->kick(p->sink);
-            return;
-        }
-        /* Drained, or out of time: what is not acknowledged stays behind the
+        /* Flushed, or out of time: what is not acknowledged stays behind the
          * checkpoint and is sent again after the restart. */
         p->sink_ops->stop(p->sink);
         if (p->tail)
@@ -343,19 +424,15 @@ void pipeline_stop(struct pipeline *p)
     if (p->stopping)
         return;
     p->stopping = true;
-    p->stop_deadline = uv_now(agentd_loop(p->ctx)) + STOP_DRAIN_MS;
     if (!uv_is_active((uv_handle_t *)&p->tick) || p->tick.data != p) {
         /* start failed before the timer existed */
         p->stopped = true;
         return;
     }
-    /* Sources stop reading now; the sink gets one last chance to send. */
-    if (p->tail)
-        tail_stop(p->tail);
-    if (p->journal)
-        journal_stop(p->journal);
-    /* Flush the partial multiline records and lines read so far. */
-    p->sink_ops->kick(p->sink);
+    /* Sources keep reading up to end of file and the sink keeps shipping,
+     * within the flush budget (a flush already running keeps its own). */
+    if (!p->flushing)
+        flush_begin(p);
 }
 
 void pipeline_free(struct pipeline *p)

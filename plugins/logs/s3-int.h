@@ -17,6 +17,9 @@
 /* A failed object is tried again after 30 s, doubling to 10 min. */
 #define OBJ_BACKOFF_MS     30000
 #define OBJ_BACKOFF_MAX_MS 600000
+/* After a spot interruption notice the open object is closed at once, and
+ * later ones after this age, so the two minutes end with everything in S3. */
+#define SPOT_AGE_MS 10000
 
 struct obj {
     char *file, *key;
@@ -49,6 +52,13 @@ struct s3 {
     bool open;
     struct obj cur;
     uint64_t cur_len, cur_opened;
+    uint64_t cur_opened_wall; /* ms since the epoch, kept in the state record */
+    bool interrupted;         /* a spot notice: objects rotate after SPOT_AGE_MS */
+    /* A flush: once armed, the oldest flush_left pending objects (the open
+     * one closed at arming included) must be uploaded. */
+    bool flush_armed;
+    unsigned flush_epoch; /* the pipeline's, when armed */
+    size_t flush_left;
     /* a chunk being written */
     bool writing;
     size_t w_n;

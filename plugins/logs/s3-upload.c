@@ -99,6 +99,8 @@ static void upload_succeeded(struct s3 *s)
     s3_obj_free(&s->pend[0]);
     memmove(s->pend, s->pend + 1, (s->n_pend - 1) * sizeof(*s->pend));
     s->n_pend--;
+    if (s->flush_left)
+        s->flush_left--;
     s->objects++;
     s->backoff = 0;
     s->uploading = false;
@@ -360,6 +362,8 @@ void s3_upload_next(struct s3 *s)
         s3_obj_free(&s->pend[0]);
         memmove(s->pend, s->pend + 1, (s->n_pend - 1) * sizeof(*s->pend));
         s->n_pend--;
+        if (s->flush_left)
+            s->flush_left--;
         s3_save_state(s);
         return s3_upload_next(s);
     }

@@ -308,7 +308,7 @@ static void cw_kick(void *sink)
     uint64_t now = uv_now(agentd_loop(p->ctx));
     uint64_t due = p->queued_since + cw->c->flush_interval;
     bool full_batch = p->q_n >= CW_MAX_BATCH_EVENTS || p->q_bytes >= CW_MAX_BATCH_BYTES;
-    if (p->stopping || full_batch || pipeline_full(p) || now >= due) {
+    if (p->stopping || p->flushing || full_batch || pipeline_full(p) || now >= due) {
         uv_timer_stop(&cw->timer);
         send_put(cw);
         return;

@@ -56,7 +56,8 @@ int s3_save_state(struct s3 *s)
     json_t *j = json_pack("{s:I,s:o}", "seq", (json_int_t)s->seq, "pending", pend);
     if (s->open)
         json_object_set_new(j, "open",
-                            json_pack("{s:s,s:s}", "file", s->cur.file, "key", s->cur.key));
+                            json_pack("{s:s,s:s,s:I}", "file", s->cur.file, "key", s->cur.key,
+                                      "opened_ms", (json_int_t)s->cur_opened_wall));
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text)
@@ -160,7 +161,19 @@ static int load_state(struct s3 *s)
             s->cur.file = strdup(file);
             s->cur.key = strdup(key);
             s->cur_len = good;
-            s->cur_opened = s3_now_ms(s);
+            /* Its age counts from when the earlier run opened it, so an
+             * object left by a stop or a crash is not held back another
+             * whole rotate age. A record without the time is old enough. */
+            json_int_t opened = json_integer_value(json_object_get(op, "opened_ms"));
+            uint64_t wall = logs_wall_ms(), age = UINT64_MAX / 4;
+            if (opened > 0)
+                age = wall > (uint64_t)opened ? wall - (uint64_t)opened : 0;
+            if (s->c->rotate && age > s->c->rotate->age)
+                age = s->c->rotate->age;
+            s->cur_opened_wall = wall - age;
+            /* Unsigned: "now - cur_opened" gives back age even when the
+             * loop's clock is younger than the object. */
+            s->cur_opened = s3_now_ms(s) - age;
         }
     }
     json_decref(j);
@@ -253,6 +266,7 @@ static int open_object(struct s3 *s)
     s->cur.key = key;
     s->cur_len = 0;
     s->cur_opened = s3_now_ms(s);
+    s->cur_opened_wall = logs_wall_ms();
     s->open = true;
     s3_save_state(s);
     return 0;
@@ -437,8 +451,61 @@ static void kick(void *sink)
     if (s->stopped || s->writing || p->q_n == 0 || !s->bucket || s3_now_ms(s) < s->retry_at)
         return;
     bool due = s3_now_ms(s) >= p->queued_since + FLUSH_MS;
-    if (p->stopping || due || pipeline_full(p) || p->q_bytes >= CHUNK_RAW)
+    if (p->stopping || p->flushing || due || pipeline_full(p) || p->q_bytes >= CHUNK_RAW)
         write_chunk(s);
+}
+
+/* Asked once every event up to the flush mark is acknowledged (on disk, in
+ * the open object): close that object and count it and every pending one;
+ * flushed once they are all uploaded. Events written meanwhile go into a new
+ * object, which this flush does not wait for. */
+static bool s3_flushed(void *sink)
+{
+    struct s3 *s = sink;
+    if (!s->flush_armed || s->flush_epoch != s->p->flush_epoch) {
+        if (s->writing)
+            return false; /* the chunk being written may hold marked events */
+        close_object(s);
+        s->flush_armed = true;
+        s->flush_epoch = s->p->flush_epoch;
+        s->flush_left = s->n_pend;
+        /* The last chance before the disk may be gone: every object is
+         * tried now, whatever backoff it was waiting out. */
+        s->retry_at = 0;
+        for (size_t i = 0; i < s->n_pend; i++)
+            s->pend[i].retry_at = 0;
+    }
+    s3_upload_next(s);
+    if (s->flush_left > 0)
+        return false;
+    return true;
+}
+
+static bool s3_undelivered(void *sink)
+{
+    struct s3 *s = sink;
+    return (s->open && s->cur_len > 0) || s->writing || s->n_pend > 0;
+}
+
+static void s3_interruption(void *sink)
+{
+    struct s3 *s = sink;
+    if (!s->interrupted)
+        agentd_notice(s->p->ctx,
+                      "pipeline '%s': spot interruption notice: uploading the open object now, "
+                      "then every %d s",
+                      s->p->conf->name, SPOT_AGE_MS / 1000);
+    s->interrupted = true;
+    /* A chunk being written closes the object on the next tick. */
+    if (s->open && !s->writing)
+        close_object(s);
+}
+
+static void s3_leftover(void *sink, char *buf, size_t size)
+{
+    struct s3 *s = sink;
+    snprintf(buf, size, ", %zu S3 object%s not uploaded%s", s->n_pend + (s->open ? 1 : 0),
+             s->n_pend + (s->open ? 1 : 0) == 1 ? "" : "s", s->open ? " (one still open)" : "");
 }
 
 /* ---- the sink interface ---- */
@@ -457,7 +524,10 @@ static void on_tick(uv_timer_t *h)
             return;
         }
     }
-    if (s->open && s->c->rotate && !s->writing && s3_now_ms(s) - s->cur_opened >= s->c->rotate->age)
+    uint64_t max_age = s->c->rotate ? s->c->rotate->age : UINT64_MAX;
+    if (s->interrupted && max_age > SPOT_AGE_MS)
+        max_age = SPOT_AGE_MS;
+    if (s->open && !s->writing && s3_now_ms(s) - s->cur_opened >= max_age)
         close_object(s);
     s3_upload_next(s);
     kick(s);
@@ -552,4 +622,8 @@ const struct sink_ops s3_sink_ops = {
     .status = s3_status,
     .free = s3_free,
     .accept = NULL,
+    .flushed = s3_flushed,
+    .undelivered = s3_undelivered,
+    .interruption = s3_interruption,
+    .leftover = s3_leftover,
 };

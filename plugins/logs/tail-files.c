@@ -471,6 +471,22 @@ uint64_t tail_lag(struct tail *t)
     return lag;
 }
 
+void tail_flush_mark(struct tail *t)
+{
+    for (struct tail_file *f = t->files; f; f = f->next) {
+        struct stat st;
+        f->flush_mark = f->fd >= 0 && fstat(f->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
+}
+
+bool tail_flush_reached(struct tail *t)
+{
+    for (struct tail_file *f = t->files; f; f = f->next)
+        if (f->src.acked_off < f->flush_mark || (f->fd < 0 && f->src.pending))
+            return false;
+    return true;
+}
+
 json_t *tail_status(struct tail *t)
 {
     json_t *a = json_array();

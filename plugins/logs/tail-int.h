@@ -35,6 +35,7 @@ struct tail_file {
     bool seen;
     bool eof;
     uint64_t eof_since;
+    uint64_t flush_mark; /* size when the flush began: what it must ship */
 };
 
 struct ck_entry {

@@ -196,6 +196,11 @@ void tg_changed(struct tg *tg)
                           "registered in %zu of %zu target groups", registered, tg->n_groups);
     agentd_plugin_report(tg->ctx, false, "%s%zu/%zu registered", tg->draining ? "draining, " : "",
                          registered, tg->n_groups);
+    if (tg->leave_done && done == tg->n_groups) {
+        agentd_stop_done_fn left = tg->leave_done;
+        tg->leave_done = NULL;
+        left(tg->ctx);
+    }
     if (tg->stopping && tg->stop_done && tg->open_handles == 0 && done == tg->n_groups)
         finish_stop(tg);
 }
@@ -222,6 +227,55 @@ static void start_drain(struct tg *tg, const char *reason)
     tg_changed(tg);
 }
 
+/* Back to service after a drain that was not for good (an admin's, or an
+ * Auto Scaling Standby or warm pool state): the groups are joined again as
+ * at start, each once health allows. */
+static void undrain(struct tg *tg, const char *why)
+{
+    if (!tg->draining)
+        return;
+    agentd_notice(tg->ctx, "returning to service (%s)", why);
+    tg->draining = false;
+    tg->lifecycle_drain = false;
+    tg->interruption_at = 0;
+    agentd_health_set_draining(tg->ctx, false, NULL);
+    for (size_t i = 0; i < tg->n_groups; i++) {
+        struct tg_group *g = &tg->groups[i];
+        if (g->call) {
+            agentd_aws_cancel(g->call);
+            g->call = NULL;
+        }
+        uv_timer_stop(&g->timer);
+        g->drain_deadline_ms = 0;
+        g->state = TG_WAITING;
+    }
+    step_all(tg);
+    tg_changed(tg);
+}
+
+/* Auto Scaling states: Terminated leaves for good; Standby, Detached and
+ * the warm pool's Warmed:* leave until InService comes back. */
+static void on_lifecycle(struct tg *tg, const char *state)
+{
+    char reason[160];
+    if (strcmp(state, "InService") == 0) {
+        if (tg->lifecycle_drain && !tg->stopping && !tg->left)
+            undrain(tg, "Auto Scaling lifecycle state InService");
+        return;
+    }
+    if (strcmp(state, "Terminated") == 0 || strcmp(state, "Standby") == 0 ||
+        strcmp(state, "Detached") == 0 || strncmp(state, "Warmed:", 7) == 0) {
+        bool was = tg->draining;
+        snprintf(reason, sizeof(reason), "Auto Scaling lifecycle state %s", state);
+        start_drain(tg, reason);
+        /* Only a drain this state began may end with InService. */
+        if (!was && strcmp(state, "Terminated") != 0)
+            tg->lifecycle_drain = true;
+        if (strcmp(state, "Terminated") == 0)
+            tg->lifecycle_drain = false;
+    }
+}
+
 static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json_t *payload,
                      void *ud)
 {
@@ -238,10 +292,8 @@ static void on_event(struct agentd_plugin_ctx *ctx, const char *name, const json
         start_drain(tg, reason);
     } else if (strcmp(name, "instance.lifecycle") == 0) {
         const char *state = json_string_value(json_object_get(payload, "state"));
-        if (state && (strcmp(state, "Terminated") == 0 || strncmp(state, "Warmed:", 7) == 0)) {
-            snprintf(reason, sizeof(reason), "Auto Scaling lifecycle state %s", state);
-            start_drain(tg, reason);
-        }
+        if (state)
+            on_lifecycle(tg, state);
     } else if (!tg->draining) {
         step_all(tg); /* health.changed, metadata.changed */
     }
@@ -306,24 +358,11 @@ static int cmd_undrain(struct agentd_plugin_ctx *ctx, const json_t *args, json_t
         *ret = json_string("agentd is stopping; the instance stays out of its groups");
         return -EBUSY;
     }
-    if (tg->draining) {
-        agentd_notice(ctx, "returning to service (undrain requested with agentctl)");
-        tg->draining = false;
-        tg->interruption_at = 0;
-        agentd_health_set_draining(ctx, false, NULL);
-        for (size_t i = 0; i < tg->n_groups; i++) {
-            struct tg_group *g = &tg->groups[i];
-            if (g->call) {
-                agentd_aws_cancel(g->call);
-                g->call = NULL;
-            }
-            uv_timer_stop(&g->timer);
-            g->drain_deadline_ms = 0;
-            g->state = TG_WAITING;
-        }
-        step_all(tg);
-        tg_changed(tg);
+    if (tg->left) {
+        *ret = json_string("the instance left its groups for good (a stop sequence ran)");
+        return -EBUSY;
     }
+    undrain(tg, "undrain requested with agentctl");
     *ret = json_pack("{s:b}", "draining", 0);
     return 0;
 }
@@ -395,7 +434,25 @@ static void stop(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
     }
     tg->stopping = true;
     tg->stop_done = done;
+    tg->leave_done = NULL; /* the sequence that asked has given way to the stop */
     start_drain(tg, "agentd is stopping");
+    tg_changed(tg);
+}
+
+/* The leave phase of a stop sequence without exit (an Auto Scaling
+ * termination hook): drain for good, answer once every group is left. */
+static void prepare(struct agentd_plugin_ctx *ctx, enum agentd_stop_phase phase,
+                    agentd_stop_done_fn done)
+{
+    struct tg *tg = get(ctx);
+    if (phase != AGENTD_PHASE_LEAVE || !tg || !tg->groups || tg->stopping) {
+        done(ctx);
+        return;
+    }
+    tg->left = true;
+    tg->lifecycle_drain = false;
+    tg->leave_done = done;
+    start_drain(tg, "leaving before the instance goes away");
     tg_changed(tg);
 }
 
@@ -453,9 +510,12 @@ AGENTD_EXPORT const struct agentd_plugin agentd_plugin = {
     .name = "targetgroup",
     .description = "join ELBv2 target groups when healthy; leave them drained",
     .schema = &schema,
+    /* Stops in the leave phase, before log pipelines flush (plugin.h). */
+    .flags = AGENTD_PLUGIN_STOP_LEAVE,
     .configure = configure,
     .start = start,
     .stop = stop,
+    .prepare = prepare,
     .reload = reload,
     .status = status,
     .destroy = destroy,

@@ -76,6 +76,9 @@ struct tg {
     char drain_reason[160];
     int64_t interruption_at; /* unix seconds of a spot interruption; 0 none */
     bool stopping;
+    bool lifecycle_drain;           /* drained for Standby/Warmed:*: InService undrains */
+    bool left;                      /* a stop sequence drained it for good */
+    agentd_stop_done_fn leave_done; /* prepare(leave) waits for every group */
     agentd_stop_done_fn stop_done;
     unsigned open_handles; /* timers not yet closed */
     uv_timer_t kick;       /* runs tg_step_all once after start */

@@ -147,6 +147,42 @@ bool agentd_cidr_contains(const struct agentd_cidr *cidr, const struct sockaddr 
 /* Built into agentd and configured (with defaults) even when its key is absent. */
 #define AGENTD_PLUGIN_ALWAYS 0x02u
 
+/* Stop roles. When agentd stops, the host runs phases in this order, each
+ * bounded and logged once:
+ *   announce  the health endpoint answers 503 "draining"; agent.stopping is
+ *             published. Every plugin is still running.
+ *   leave     plugins flagged AGENTD_PLUGIN_STOP_LEAVE (targetgroup, a DNS
+ *             plugin) are stopped, all at once: they take the instance out of
+ *             traffic and wait for the drain.
+ *   flush     plugins flagged AGENTD_PLUGIN_STOP_FLUSH (logs) are stopped, all
+ *             at once: they ship everything written so far, then stop.
+ *   release   every other plugin (no role flag: the default), one at a time,
+ *             newest first.
+ *   complete  plugins flagged AGENTD_PLUGIN_STOP_COMPLETE (an Auto Scaling
+ *             plugin that completes lifecycle actions), then agentd exits.
+ * So log pipelines keep reading and shipping while the instance drains, in
+ * whatever order the config lists them. Each plugin's stop() is bounded by its
+ * stop timeout (agentd_plugin_set_stop_timeout). A reload that leaves a
+ * plugin's config unchanged runs no phase for it.
+ *
+ * ABI rule: role bits were added within ABI 1. A plugin built before them has
+ * none and stops in release, as every plugin did; a host that predates them
+ * ignores unknown flag bits and stops every plugin newest first. At most one
+ * role bit may be set; a plugin with several is stopped in the earliest. New
+ * roles get new bits, never a new meaning for an old one. */
+#define AGENTD_PLUGIN_STOP_LEAVE    0x04u
+#define AGENTD_PLUGIN_STOP_FLUSH    0x08u
+#define AGENTD_PLUGIN_STOP_COMPLETE 0x10u
+
+/* The phases, for agentd_stop_sequence_run() and the prepare() member. */
+enum agentd_stop_phase {
+    AGENTD_PHASE_ANNOUNCE = 1,
+    AGENTD_PHASE_LEAVE = 2,
+    AGENTD_PHASE_FLUSH = 3,
+    AGENTD_PHASE_RELEASE = 4,
+    AGENTD_PHASE_COMPLETE = 5,
+};
+
 typedef void (*agentd_stop_done_fn)(struct agentd_plugin_ctx *ctx);
 
 struct agentd_plugin {
@@ -176,7 +212,19 @@ struct agentd_plugin {
      * failed configure/start. */
     void (*destroy)(struct agentd_plugin_ctx *ctx);
 
-    void *reserved[8]; /* zero: room for later members within ABI 1 */
+    /* Optional (added within ABI 1 in what was reserved[0]; NULL in older
+     * plugins). Called by agentd_stop_sequence_run() for a plugin whose role
+     * is `phase` (leave or flush) when the stop phases run WITHOUT agentd
+     * exiting (an Auto Scaling termination hook): the plugin does the work of
+     * that phase (leave its target groups and drain; ship everything written
+     * so far and write its checkpoints), keeps running in that state (it
+     * does not rejoin) and calls done(ctx) once, possibly before returning.
+     * stop() may still follow, also while prepare is in progress. A plugin
+     * with a role and no prepare() is stopped instead. */
+    void (*prepare)(struct agentd_plugin_ctx *ctx, enum agentd_stop_phase phase,
+                    agentd_stop_done_fn done);
+
+    void *reserved[7]; /* zero: room for later members within ABI 1 */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -202,6 +250,21 @@ void agentd_plugin_set_stop_timeout(struct agentd_plugin_ctx *ctx, uint64_t ms);
 
 /* Whether the daemon is shutting down (stop has begun for any plugin). */
 bool agentd_stopping(struct agentd_plugin_ctx *ctx);
+
+/* Called once when a sequence asked for with agentd_stop_sequence_run() has
+ * run: status 0, or -ECANCELED when agentd began to stop (exit) first. */
+typedef void (*agentd_sequence_done_fn)(struct agentd_plugin_ctx *ctx, int status, void *ud);
+
+/* Runs the stop phases announce, leave and flush (see AGENTD_PLUGIN_STOP_*)
+ * without exiting: health answers 503 "draining", leave plugins drain, flush
+ * plugins ship what was written, each through prepare() (or stop() when they
+ * have none). Then done(ctx, 0, ud) is called on the loop; agentd keeps
+ * running until it is stopped, and its later stop runs the phases again
+ * (quickly: the plugins have already left and flushed). Each phase is
+ * bounded by the longest stop timeout of its plugins. Returns 0, -EALREADY
+ * while a sequence runs, or -ECANCELED when agentd is already stopping. */
+int agentd_stop_sequence_run(struct agentd_plugin_ctx *ctx, const char *reason,
+                             agentd_sequence_done_fn done, void *ud);
 
 /* ------------------------------------------------------------------------ */
 /* Logging. Lines carry the plugin's name (PLUGIN= in the journal). Repeats of
