@@ -121,6 +121,12 @@ struct tg_reply {
     int64_t dereg_delay_s; /* DescribeTargetGroupAttributes: -1 if absent */
 };
 
+/* tg-view.c: logs and publishes a change of the TargetHealth the load
+ * balancer reports for g (NULL state: no target listed); call before
+ * g->elb_* are replaced. */
+void tg_view_update(struct tg_group *g, const char *state, const char *reason,
+                    const char *description);
+
 /* Parses an ELBv2 XML answer into r (zeroed first). Returns 0 or -EBADMSG. */
 int tg_reply_parse(const char *xml, size_t len, struct tg_reply *r);
 void tg_reply_free(struct tg_reply *r);

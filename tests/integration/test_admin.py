@@ -340,3 +340,34 @@ def test_wait_for_agentd_not_yet_running(tmp_path):
     r = subprocess.run([str(AGENTCTL), "--socket", str(tmp_path / "sock"), "wait", "--timeout",
                         "500ms"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "agentd is not running" in r.stderr, r.stderr
+
+
+# --- the load balancer's view ----------------------------------------------------
+
+
+def test_target_health_transitions_logged_and_published(agentd_factory, elb, port):
+    port.open()
+    hp = free_port()
+    arn = tg_group(elb, "web", hp)
+    d = agentd_factory(tg_config(elb, hp, port.port, arn) + "probe:\n  message: x\n", core=CORE,
+                       env=ENV).start()
+    wait_for(lambda: tg_health(d) == "healthy", 20, what="ELB healthy")
+    # Configured by ARN, so the group is named by its ARN.
+    d.wait_log(r"notice: targetgroup: group '%s': the load balancer sees this target healthy "
+               r"\(was (initial|unknown)\)" % re.escape(arn))
+    # The app goes down: our /health answers 503 and the emulator marks the
+    # target unhealthy; the change is one warning with the reason.
+    port.close()
+    wait_for(lambda: tg_health(d) == "unhealthy", 20, what="ELB unhealthy")
+    st = d.ctl("targetgroup", "status")["groups"][0]["target_health"]
+    line = d.wait_log(r"warning: targetgroup: group '%s': the load balancer sees this target "
+                      r"unhealthy \(was healthy\): %s: %s" % (re.escape(arn), re.escape(st["reason"]),
+                                                           re.escape(st["description"])))
+    assert st["reason"].startswith("Target."), st
+    time.sleep(2.5)  # more polls: still one line per change
+    assert len(re.findall(r"sees this target unhealthy", d.log())) == 1, d.log()
+    assert len(re.findall(r"sees this target healthy", d.log())) == 1, d.log()
+    seen = d.ctl("probe", "events")
+    assert seen.count("targetgroup.target_health") in (2, 3), seen  # [initial,] healthy, unhealthy
+    assert line
+    assert d.stop() == 0
