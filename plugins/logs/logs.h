@@ -175,6 +175,9 @@ void tail_free(struct tail *t);
 json_t *tail_checkpoint(struct tail *t);
 uint64_t tail_lag(struct tail *t);
 json_t *tail_status(struct tail *t);
+/* The sources the last scan could not read (a borrowed JSON array, never
+ * NULL after the first scan; NULL before). */
+const json_t *tail_unreadable(const struct tail *t);
 /* The sink acknowledged the events of src up to its acked_off. */
 void tail_acked(struct tail *t);
 

@@ -73,8 +73,16 @@ struct tail {
     bool stopped;
     bool warned_cap;
     uint64_t now_ms;
-    size_t pushed; /* events queued by the current chunk */
+    size_t pushed;      /* events queued by the current chunk */
+    json_t *unreadable; /* tail-access.c: the problems of the last scan */
 };
+
+/* tail-access.c: probes every pattern (see there) and returns a JSON array
+ * of {pattern, path, error, errno[, blocked_by, mode, uid, gid]}. */
+json_t *tail_access_probe(const char *const *patterns, size_t n);
+/* Probes t's patterns after a scan; logs problems that appeared, changed or
+ * cleared, and keeps the list in t->unreadable. */
+void tail_access_update(struct tail *t);
 
 struct want {
     dev_t dev;

@@ -371,3 +371,75 @@ def test_target_health_transitions_logged_and_published(agentd_factory, elb, por
     assert seen.count("targetgroup.target_health") in (2, 3), seen  # [initial,] healthy, unhealthy
     assert line
     assert d.stop() == 0
+
+
+# --- unreadable log sources ------------------------------------------------------
+
+
+@pytest.fixture
+def unprivileged(monkeypatch, tmp_path):
+    """Runs agentd without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so file
+    modes apply to it as they do to agentd's own user on an instance. The
+    tests run as root; dropping those capabilities from the bounding set
+    before exec leaves uid 0 an ordinary owner or "other" for every file."""
+    import conftest
+    wrapper = tmp_path / "agentd-nodac"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set=-dac_override,-dac_read_search "
+                       "-- %s \"$@\"\n" % conftest.AGENTD)
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "AGENTD", wrapper)
+
+
+def blocked_dir(tmp_path):
+    """Docker's volume directory: 0710 and not ours (owner 65534 here, since
+    agentd runs as uid 0 without its DAC capabilities; the group is not ours
+    either), with a readable log inside."""
+    d = tmp_path / "volumes"
+    d.mkdir()
+    (d / "app.log").write_text("one\ntwo\n")
+    (d / "app.log").chmod(0o644)
+    os.chown(d, 65534, 65534)
+    d.chmod(0o710)
+    return d
+
+
+def test_unreadable_source_is_loud(agentd_factory, cwl, tmp_path, unprivileged):
+    d0 = blocked_dir(tmp_path)
+    body = """
+logs:
+  - name: app
+    files: ["%s/app.log", "%s/*.txt", "%s/missing.log"]
+    rescan_interval: 300ms
+    cloudwatch:
+      group: app-logs
+      flush_interval: 100ms
+""" % (d0, d0, tmp_path)
+    d = agentd_factory(body, core=CORE, env=dict(ENV, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwl.base_url))
+    d.start()
+    d.wait_log(r"warning: logs: pipeline 'app': cannot read '%s/app.log' \(pattern '%s/app.log'\): "
+               r"Permission denied \('%s' is mode 0710, owner 65534:65534\); "
+               r"give agentd's user read access" % ((re.escape(str(d0)),) * 3))
+    d.wait_log(r"pipeline 'app': cannot read '%s' \(pattern '%s/\*\.txt'\): Permission denied "
+               r"\('%s' is mode 0710" % ((re.escape(str(d0)),) * 3))
+    d.wait_log(r"pipeline 'app': cannot read '%s/missing.log' .*: No such file or directory; "
+               r"the path does not exist" % re.escape(str(tmp_path)))
+    st = d.ctl("logs", "status")["pipelines"][0]
+    bad = {u["path"]: u for u in st["unreadable"]}
+    assert bad[str(d0 / "app.log")]["errno"] == 13 and bad[str(d0 / "app.log")]["blocked_by"] == str(d0)
+    assert bad[str(d0)]["pattern"] == str(d0) + "/*.txt"
+    assert bad[str(tmp_path / "missing.log")]["error"] == "No such file or directory"
+    assert st["files"] == []
+    check = wait_for(lambda: [c for c in d.ctl("health")["checks"] if c["name"].startswith("logs")
+                              and c["status"] == "warn"], 10, what="the pipeline's check warns")[0]
+    assert "3 source(s) unreadable" in check["output"], check
+    # Several rescans later: still one warning per problem.
+    time.sleep(1.2)
+    assert len(re.findall(r"cannot read '%s/app.log'" % re.escape(str(d0)), d.log())) == 1
+    # The fix (o+x on the directory, like an ACL would): a notice, and the lines ship.
+    d0.chmod(0o711)
+    d.wait_log(r"notice: logs: pipeline 'app': '%s/app.log' is readable now" % re.escape(str(d0)))
+    wait_for(lambda: d.ctl("logs", "status")["pipelines"][0]["counters"]["events_shipped"] == 2,
+             20, what="the two lines shipped")
+    st = d.ctl("logs", "status")["pipelines"][0]
+    assert [u["path"] for u in st["unreadable"]] == [str(d0), str(tmp_path / "missing.log")], st
+    assert d.stop() == 0
