@@ -129,6 +129,11 @@ static const struct agentd_option root_options[] = {
              "numeric ip:port or [ipv6]:port to serve on"),
     ROOT_OPT("paths", AGENTD_OPT_LIST, paths, "[/health]", 1, 32, AGENTD_OPT_STRING,
              "main path and aliases that answer the health body"),
+    {.name = "path_checks",
+     .type = AGENTD_OPT_MAP,
+     .offset = offsetof(struct health_conf, path_checks),
+     .description = "path -> the checks it reports (\"db, cache\"), e.g. a shallow /health "
+                    "for the load balancer and a deep /health/deep; other paths report all"},
     ROOT_OPT("allow", AGENTD_OPT_LIST, allow,
              "[127.0.0.0/8, \"::1/128\", 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
              "100.64.0.0/10, \"fc00::/7\"]",
@@ -192,6 +197,8 @@ static int root_validate(void *obj, struct agentd_confctx *cc)
             bad = 1;
         }
     }
+    if (path_checks_validate(cf, cc) < 0)
+        bad = 1;
     return bad ? -EINVAL : 0;
 }
 

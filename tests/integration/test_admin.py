@@ -443,3 +443,74 @@ logs:
     st = d.ctl("logs", "status")["pipelines"][0]
     assert [u["path"] for u in st["unreadable"]] == [str(d0), str(tmp_path / "missing.log")], st
     assert d.stop() == 0
+
+
+# --- per-path checks -------------------------------------------------------------
+
+
+def http_get(port, path):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        return e.code, (json.loads(body) if body.startswith(b"{") else body)
+
+
+def test_per_path_checks(agentd_factory, port):
+    port.open()
+    hp = free_port()
+    body = health_yaml(hp, tcp_check("app", port.port) + tcp_check("db", free_port())) + """
+  path_checks:
+    /health: app
+    /health/deep: "app, db"
+    /health/typo: "app, dbb"
+"""
+    d = agentd_factory(body, core=CORE, env=ENV).start()
+    wait_for(lambda: [c["status"] for c in d.ctl("health")["checks"]] == ["pass", "fail"], 10,
+             what="app passes, db fails")
+    # The shallow path reports only app: the load balancer keeps the target.
+    code, b = http_get(hp, "/health")
+    assert code == 200 and b["status"] == "pass" and list(b["checks"]) == ["app"], b
+    code, b = http_get(hp, "/health?verbose")
+    assert code == 200 and list(b["checks"]) == ["app"], b
+    # The deep path (not in paths, served because it is mapped) shows the failing db.
+    code, b = http_get(hp, "/health/deep")
+    assert code == 503 and b["status"] == "fail" and sorted(b["checks"]) == ["app", "db"], b
+    # A check named but not registered counts as failing.
+    code, b = http_get(hp, "/health/typo")
+    assert code == 503 and b["status"] == "fail", b
+    # Everything else as before.
+    assert http_get(hp, "/livez")[0] == 200
+    assert http_get(hp, "/readyz")[0] == 503
+    assert http_get(hp, "/nope")[0] == 404
+    assert d.stop() == 0
+
+
+def test_per_path_default_unchanged(agentd_factory, port):
+    hp = free_port()
+    d = agentd_factory(health_yaml(hp, tcp_check("app", port.port)), core=CORE, env=ENV).start()
+    wait_for(lambda: d.ctl("health")["checks"][0]["status"] == "fail", 10, what="app fails")
+    assert http_get(hp, "/health")[0] == 503
+    assert http_get(hp, "/health/deep")[0] == 404
+    assert d.stop() == 0
+
+
+def test_per_path_config_errors(tmp_path):
+    from conftest import plugin_dir, run_agentd
+    cfg = tmp_path / "agentd.yaml"
+    cfg.write_text("""agentd:
+  plugin_dir: "%s"
+health:
+  listen: ["127.0.0.1:1"]
+  path_checks:
+    health/deep: db
+    /x: ", "
+""" % plugin_dir(tmp_path))
+    r = run_agentd("--check-config", "-c", str(cfg))
+    assert r.returncode != 0
+    assert re.search(r"agentd\.yaml:\d+:\d+: health\.path_checks: 'health/deep' must start with '/'",
+                     r.stderr), r.stderr
+    assert "health.path_checks: '/x' names no checks" in r.stderr, r.stderr
