@@ -28,7 +28,7 @@ agentd_agentd_exec_SOURCES = agentd/agentd-exec.c
 
 bin_PROGRAMS += agentd/agentctl/agentctl
 agentd_agentctl_agentctl_SOURCES = agentd/agentctl/agentctl.c agentd/agentctl/render.c \
-	agentd/agentctl/render.h agentd/agentctl/wait.c agentd/control-proto.c \
+	agentd/agentctl/render.h agentd/agentctl/wait.c agentd/agentctl/doctor.c agentd/control-proto.c \
 	agentd/control-proto.h
 agentd_agentctl_agentctl_CPPFLAGS = $(AM_CPPFLAGS) -DAGENTD_SBINDIR=\"$(sbindir)\"
 agentd_agentctl_agentctl_CFLAGS = $(AM_CFLAGS)

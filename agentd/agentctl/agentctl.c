@@ -44,6 +44,8 @@ static void usage(FILE *f)
                "  reload               reload the configuration (like SIGHUP)\n"
                "  check-config FILE    validate FILE (runs agentd --check-config)\n"
                "  verbs                the commands plugins offer\n"
+               "  doctor               check what would stop each plugin, with causes and "
+               "fixes\n"
                "  wait [--timeout D] [CHECK...]\n"
                "                       wait until the checks (default: every critical one) "
                "pass\n"
@@ -422,6 +424,13 @@ int main(int argc, char **argv)
         return cmd_help(nargs, argv + 1);
     if (help)
         return cmd_help(nw, argv);
+    if (strcmp(cmd, "doctor") == 0) {
+        if (nargs) {
+            usage(stderr);
+            return 2;
+        }
+        return cmd_doctor(sock_path, json_out);
+    }
     if (strcmp(cmd, "wait") == 0)
         return cmd_wait(sock_path, nargs, argv + 1, json_out);
     for (int i = 0; i < nw; i++)

@@ -27,4 +27,8 @@ void print_verbs(FILE *f, const json_t *verbs, const char *only);
  * code (0 passed, 1 timed out, 2 usage). */
 int cmd_wait(const char *path, int argc, char **argv, bool json);
 
+/* agentctl doctor: every plugin's doctor checks. Returns the exit code
+ * (0 none failed, 1 some failed, 3 agentd not running). */
+int cmd_doctor(const char *path, bool json);
+
 #endif

@@ -308,6 +308,9 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         lg->pipes[i].lg = lg;
     }
     agentd_control_register(ctx, "status", "show each pipeline's sources and sink", ctl_status, lg);
+    agentd_control_register(ctx, "doctor",
+                            "[start]: check sources readable and the sink's endpoint and IAM",
+                            logs_doctor_verb, lg);
     for (size_t i = 0; i < lg->n; i++) {
         int r = pipeline_start(&lg->pipes[i], err);
         if (r < 0)
@@ -353,6 +356,7 @@ static void logs_status(struct agentd_plugin_ctx *ctx, json_t *out)
 static void logs_destroy(struct agentd_plugin_ctx *ctx)
 {
     struct logs *lg = agentd_plugin_get_data(ctx);
+    logs_doctor_free();
     if (!lg)
         return;
     /* After a failed start the loop still holds our handles: they are

@@ -140,6 +140,10 @@ struct logs {
 
 /* Every uv handle and request of the plugin counts in lg->busy, so stop()
  * finishes when the last one is closed. */
+/* logs-doctor.c: the "doctor" verb (ud: struct logs), and its cleanup. */
+int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud);
+void logs_doctor_free(void);
+
 void logs_busy(struct logs *lg);
 void logs_unbusy(struct logs *lg);
 void logs_close_cb(uv_handle_t *h); /* for handles whose data is the struct logs */
