@@ -186,3 +186,49 @@ def test_doctor_not_running(tmp_path):
     r = subprocess.run([str(AGENTCTL), "--socket", str(tmp_path / "s"), "doctor"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 3
+
+
+@pytest.fixture
+def elb():
+    from test_admin import emulib_post
+    e = Emulator("elbv2.py")
+    emulib_post(e.base_url + "/admin/instances", {"i-0123456789abcdef0": "127.0.0.1"})
+    yield e
+    e.close()
+
+
+def tg_body(elb, arn, name=None):
+    from test_admin import health_yaml
+    group = '{name: "%s", port: 8000}' % name if name else '{arn: "%s", port: 8000}' % arn
+    return health_yaml(free_port(), "    []\n").replace("  checks:\n    []\n", "  checks: []\n") + """
+targetgroup:
+  groups: [%s]
+  poll_interval: 1s
+  endpoint: %s
+""" % (group, elb.base_url)
+
+
+def test_doctor_targetgroup_pass_and_access_denied(agentd_factory, elb):
+    from test_admin import emulib_post, tg_group
+    arn = tg_group(elb, "web", free_port())
+    d = start(agentd_factory, tg_body(elb, arn))
+    rc, checks = doctor_json(d)
+    c = checks["targetgroup:%s" % arn]
+    assert rc == 0 and c["status"] == "pass" and c["detail"] == "DescribeTargetHealth answered", c
+    emulib_post(elb.base_url + "/admin/faults", {"deny": ["DescribeTargetHealth"]})
+    rc, checks = doctor_json(d)
+    c = checks["targetgroup:%s" % arn]
+    assert rc == 1 and c["status"] == "fail", c
+    assert c["detail"].startswith("DescribeTargetHealth: AccessDenied: "), c
+    assert "elasticloadbalancing:DescribeTargetHealth" in c["fix"], c
+    emulib_post(elb.base_url + "/admin/faults", {})
+    assert d.stop() == 0
+
+
+def test_doctor_targetgroup_unknown_name(agentd_factory, elb):
+    d = start(agentd_factory, tg_body(elb, None, name="nope"))
+    rc, checks = doctor_json(d)
+    c = checks["targetgroup:nope"]
+    assert rc == 1 and c["status"] == "fail", c
+    assert c["cause"] == "no such target group in this account and region", c
+    assert d.stop() == 0
