@@ -228,8 +228,9 @@ logs:
     d.start()
     wait_for(lambda: d.ctl("logs", "status")["pipelines"][0]["counters"]["events_shipped"] == 10,
              20, what="10 lines shipped")
-    golden("logs-status.txt",
-           normalise(text_of(d, "logs", "status"), d, [(str(tmp_path), "<TMP>")]))
+    # The files table is as wide as the temporary path: its gaps are collapsed.
+    text = normalise(text_of(d, "logs", "status"), d, [(str(tmp_path), "<TMP>")])
+    golden("logs-status.txt", re.sub(r"(?<=\S) {2,}(?=\S)", "  ", text))
     # The JSON view is the same data.
     assert d.ctl("logs", "status")["pipelines"][0]["name"] == "app"
     assert d.stop() == 0
