@@ -17,7 +17,8 @@
 struct doctor {
     json_t *checks;
     unsigned pending;
-    unsigned gen; /* a new run makes answers of the old one stale */
+    unsigned gen;  /* a new run makes answers of the old one stale */
+    bool at_start; /* the run at start: failures are logged as warnings */
 };
 
 static struct doctor doc;
@@ -27,7 +28,37 @@ struct probe {
     unsigned gen;
     size_t idx; /* in doc.checks */
     char *group;
+    char *pipeline; /* a copy: a reload may free the config first */
+    bool at_start;
+    struct agentd_aws_call *call;
+    struct probe *next; /* in flight */
 };
+
+static struct probe *in_flight;
+
+static void drop(struct probe *pr)
+{
+    for (struct probe **pp = &in_flight; *pp; pp = &(*pp)->next)
+        if (*pp == pr) {
+            *pp = pr->next;
+            break;
+        }
+    logs_unbusy(pr->lg);
+    free(pr->pipeline);
+    free(pr->group);
+    free(pr);
+}
+
+/* At stop: calls in flight are cancelled, so a black-holed endpoint does not
+ * hold the stop for the doctor's timeout. */
+void logs_doctor_cancel(void)
+{
+    while (in_flight) {
+        agentd_aws_cancel(in_flight->call);
+        drop(in_flight);
+    }
+    doc.pending = 0;
+}
 
 static json_t *check(const char *name, const char *status, const char *detail, const char *cause,
                      const char *fix)
@@ -79,34 +110,40 @@ static void on_answer(struct agentd_plugin_ctx *ctx, const struct agentd_aws_res
                       void *ud)
 {
     struct probe *pr = ud;
+    bool current = pr->gen == doc.gen && doc.checks;
+    const char *cause = NULL, *fix = NULL, *status = "pass";
+    char detail[400];
     (void)ctx;
 
-    if (pr->gen == doc.gen && doc.checks) {
+    if (res->error == 0) {
+        snprintf(detail, sizeof(detail), "DescribeLogStreams on '%s' answered", pr->group);
+    } else {
+        explain(res,
+                "allow logs:DescribeLogStreams, logs:CreateLogStream and "
+                "logs:PutLogEvents on the group in the instance role's policy",
+                &cause, &fix, &status);
+        snprintf(detail, sizeof(detail), "DescribeLogStreams on '%s': %s%s%s", pr->group,
+                 res->error_code ? res->error_code : "",
+                 res->error_code && res->error_message ? ": " : "",
+                 res->error_message ? res->error_message : strerror(-res->error));
+    }
+    /* The run at start logs its failures, even when a newer run has begun
+     * since; a missing group is normal at the first start (the sink creates
+     * it), so only failures are worth a line. */
+    if (pr->at_start && strcmp(status, "fail") == 0)
+        agentd_warning(pr->lg->ctx, "doctor: logs:%s cloudwatch: %s; likely cause: %s; fix: %s",
+                       pr->pipeline ? pr->pipeline : "?", detail, cause, fix);
+    if (current) {
         json_t *c = json_array_get(doc.checks, pr->idx);
-        char detail[400];
-        if (res->error == 0) {
-            snprintf(detail, sizeof(detail), "DescribeLogStreams on '%s' answered", pr->group);
-            json_object_set_new(c, "status", json_string("pass"));
-        } else {
-            const char *cause, *fix, *status;
-            explain(res,
-                    "allow logs:DescribeLogStreams, logs:CreateLogStream and "
-                    "logs:PutLogEvents on the group in the instance role's policy",
-                    &cause, &fix, &status);
-            snprintf(detail, sizeof(detail), "DescribeLogStreams on '%s': %s%s%s", pr->group,
-                     res->error_code ? res->error_code : "",
-                     res->error_code && res->error_message ? ": " : "",
-                     res->error_message ? res->error_message : strerror(-res->error));
-            json_object_set_new(c, "status", json_string(status));
-            json_object_set_new(c, "cause", json_string(cause));
-            json_object_set_new(c, "fix", json_string(fix));
-        }
+        json_object_set_new(c, "status", json_string(status));
         json_object_set_new(c, "detail", json_string(detail));
+        if (cause)
+            json_object_set_new(c, "cause", json_string(cause));
+        if (fix)
+            json_object_set_new(c, "fix", json_string(fix));
         doc.pending--;
     }
-    logs_unbusy(pr->lg);
-    free(pr->group);
-    free(pr);
+    drop(pr);
 }
 
 static void probe_cloudwatch(struct logs *lg, const struct logs_conf *c)
@@ -151,9 +188,11 @@ static void probe_cloudwatch(struct logs *lg, const struct logs_conf *c)
     pr->gen = doc.gen;
     pr->idx = json_array_size(doc.checks);
     pr->group = group;
+    pr->pipeline = strdup(c->name);
+    pr->at_start = doc.at_start;
     json_array_append_new(doc.checks, check(name, "running", "asking CloudWatch Logs", NULL, NULL));
     logs_busy(lg);
-    int r = agentd_aws_request(lg->ctx, &req, on_answer, pr, NULL);
+    int r = agentd_aws_request(lg->ctx, &req, on_answer, pr, &pr->call);
     free(text);
     if (r < 0) {
         json_t *ch = json_array_get(doc.checks, pr->idx);
@@ -165,10 +204,13 @@ static void probe_cloudwatch(struct logs *lg, const struct logs_conf *c)
                                                              "not be sent"));
         json_object_set_new(ch, "fix", json_string("set aws.region or the sink's region"));
         logs_unbusy(lg);
+        free(pr->pipeline);
         free(pr->group);
         free(pr);
         return;
     }
+    pr->next = in_flight;
+    in_flight = pr;
     doc.pending++;
 }
 
@@ -217,6 +259,23 @@ static json_t *report(void)
                      doc.checks ? doc.checks : json_array());
 }
 
+void logs_doctor_run(struct logs *lg, bool at_start)
+{
+    json_decref(doc.checks);
+    doc.checks = json_array();
+    doc.pending = 0;
+    doc.gen++;
+    doc.at_start = at_start;
+    const struct logs_conf *c = lg->conf->items;
+    for (size_t i = 0; i < lg->conf->n; i++) {
+        /* At start the sources are probed by the pipelines themselves. */
+        if (c[i].files.n && !at_start)
+            probe_sources(lg, &c[i]);
+        if (c[i].cloudwatch)
+            probe_cloudwatch(lg, &c[i]);
+    }
+}
+
 int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud)
 {
     struct logs *lg = ud;
@@ -224,17 +283,7 @@ int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t *
     (void)ctx;
 
     if (a && strcmp(a, "start") == 0) {
-        json_decref(doc.checks);
-        doc.checks = json_array();
-        doc.pending = 0;
-        doc.gen++;
-        const struct logs_conf *c = lg->conf->items;
-        for (size_t i = 0; i < lg->conf->n; i++) {
-            if (c[i].files.n)
-                probe_sources(lg, &c[i]);
-            if (c[i].cloudwatch)
-                probe_cloudwatch(lg, &c[i]);
-        }
+        logs_doctor_run(lg, false);
     } else if (a) {
         *ret = json_string("usage: logs doctor [start]");
         return -EINVAL;
@@ -245,6 +294,7 @@ int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t *
 
 void logs_doctor_free(void)
 {
+    logs_doctor_cancel();
     json_decref(doc.checks);
     doc.checks = NULL;
     doc.pending = 0;

@@ -324,12 +324,16 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
                              lg->n == 1 ? "" : "s", broken);
     else
         agentd_plugin_report(ctx, false, "%zu pipeline%s", lg->n, lg->n == 1 ? "" : "s");
+    /* The doctor's network checks once at start: a failure is logged with its
+     * likely cause and fix (agentctl logs doctor shows them again). */
+    logs_doctor_run(lg, true);
     return 0;
 }
 
 static void logs_stop(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
 {
     struct logs *lg = agentd_plugin_get_data(ctx);
+    logs_doctor_cancel();
     lg->stopping = true;
     lg->done = done;
     for (size_t i = 0; i < lg->n; i++)

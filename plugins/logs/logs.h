@@ -143,6 +143,10 @@ struct logs {
 /* logs-doctor.c: the "doctor" verb (ud: struct logs), and its cleanup. */
 int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud);
 void logs_doctor_free(void);
+/* Cancels the doctor's calls in flight (at stop). */
+void logs_doctor_cancel(void);
+/* Starts a doctor run; at_start logs its failures as warnings. */
+void logs_doctor_run(struct logs *lg, bool at_start);
 
 void logs_busy(struct logs *lg);
 void logs_unbusy(struct logs *lg);

@@ -87,6 +87,8 @@ def test_doctor_access_denied(agentd_factory, cwl, tmp_path):
     assert "fail  logs:app cloudwatch  DescribeLogStreams on 'app-logs': AccessDeniedException" in text
     assert "cause: the credentials are valid but the role lacks a permission" in text
     assert "fix:   allow logs:DescribeLogStreams" in text
+    d.wait_log(r"warning: logs: doctor: logs:app cloudwatch: .*AccessDeniedException.*; "
+               r"likely cause: the credentials are valid but the role lacks a permission")
     assert d.stop() == 0
 
 
@@ -100,6 +102,8 @@ def test_doctor_group_missing_is_a_warning(agentd_factory, cwl, tmp_path):
     c = checks["logs:app cloudwatch"]
     assert rc == 0 and c["status"] == "warn" and "ResourceNotFoundException" in c["detail"], c
     assert "logs:CreateLogGroup" in c["fix"]
+    # A missing group is normal at the first start: no warning line for it.
+    assert "doctor:" not in d.log(), d.log()
     assert d.stop() == 0
 
 
@@ -129,6 +133,10 @@ def test_doctor_black_hole_port(agentd_factory, tmp_path):
         assert rc == 1 and c["status"] == "fail", c
         assert "security group or NACL" in c["cause"] and "NAT gateway" in c["cause"], c
         assert "VPC endpoint" in c["fix"], c
+        # The same check ran at start; its failure is a warning with cause and fix.
+        d.wait_log(r"warning: logs: doctor: logs:app cloudwatch: DescribeLogStreams on 'app-logs'"
+                   r": .*; likely cause: no answer from the endpoint in time: a security group",
+                   timeout=15)
         assert d.stop() == 0
     finally:
         hole.close()
