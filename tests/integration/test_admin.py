@@ -27,6 +27,16 @@ ENV = {"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": emulib.derive_secret(
        "AWS_REGION": "us-east-1", "TZ": "UTC"}
 CORE = {"metadata": {"instance_id": INSTANCE, "region": "us-east-1"}}
 
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports(tmp_path):
+    """Under ASan+UBSan, a report in any agentd log of the test fails it."""
+    yield
+    for log in tmp_path.rglob("agentd.log"):
+        text = log.read_text(errors="replace")
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            assert marker not in text, "%s in %s:\n%s" % (marker, log, text[-4000:])
+
 # What changes from run to run, and what it becomes in a golden file.
 NORMALISE = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?"), "<TIME>"),

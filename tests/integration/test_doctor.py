@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from conftest import Emulator, free_port, wait_for
-from test_admin import CORE, ENV, blocked_dir, unprivileged  # noqa: F401 (a fixture)
+from test_admin import CORE, ENV, blocked_dir, no_sanitizer_reports, unprivileged  # noqa: F401
 
 
 def doctor(d, *extra):
