@@ -86,3 +86,6 @@ tests_fuzz_fuzz_control_proto_CFLAGS = $(FUZZ_CF)
 tests_fuzz_fuzz_control_proto_LDFLAGS = $(FUZZ_LF)
 tests_fuzz_fuzz_control_proto_LDADD = $(JANSSON_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/fuzz-control-proto
+
+# agentctl's tests: text views (golden files), wait, doctor.
+EXTRA_DIST += tests/integration/test_admin.py tests/integration/test_doctor.py tests/data/agentctl
