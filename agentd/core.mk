@@ -28,7 +28,8 @@ pkglibexec_PROGRAMS += agentd/agentd-exec
 agentd_agentd_exec_SOURCES = agentd/agentd-exec.c
 
 bin_PROGRAMS += agentd/agentctl/agentctl
-agentd_agentctl_agentctl_SOURCES = agentd/agentctl/agentctl.c agentd/control-proto.c \
+agentd_agentctl_agentctl_SOURCES = agentd/agentctl/agentctl.c agentd/agentctl/render.c \
+	agentd/agentctl/render.h agentd/agentctl/wait.c agentd/agentctl/doctor.c agentd/control-proto.c \
 	agentd/control-proto.h
 agentd_agentctl_agentctl_CPPFLAGS = $(AM_CPPFLAGS) -DAGENTD_SBINDIR=\"$(sbindir)\"
 agentd_agentctl_agentctl_CFLAGS = $(AM_CFLAGS)
@@ -86,3 +87,6 @@ tests_fuzz_fuzz_control_proto_CFLAGS = $(FUZZ_CF)
 tests_fuzz_fuzz_control_proto_LDFLAGS = $(FUZZ_LF)
 tests_fuzz_fuzz_control_proto_LDADD = $(JANSSON_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/fuzz-control-proto
+
+# agentctl's tests: text views (golden files), wait, doctor.
+EXTRA_DIST += tests/integration/test_admin.py tests/integration/test_doctor.py tests/data/agentctl

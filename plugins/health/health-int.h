@@ -77,6 +77,9 @@ struct route_result {
     enum route_kind kind;
     bool head;    /* HEAD: headers only */
     bool verbose; /* ?verbose, ?verbose=1/true/yes */
+    /* The path (no query), borrowed from the url; for path_checks. */
+    const char *path;
+    size_t path_len;
 };
 
 /* Matches a method (enum http_method) and a request target against the main
@@ -255,6 +258,8 @@ struct health_conf {
     uint64_t idle_timeout, request_timeout, request_line_timeout;
     uint64_t max_header_size, max_url;
     int64_t max_headers;
+    /* path -> "check, check": such a path reports only those checks. */
+    struct agentd_map path_checks;
 };
 
 /* The i-th element of a list option. */
@@ -311,6 +316,15 @@ struct health {
     struct agentd_cidr *auto_allow;
     size_t n_auto;
 };
+
+/* path-checks.c */
+/* The index of path in cf->path_checks, or -1. */
+int path_checks_find(const struct health_conf *cf, const char *path, size_t len);
+/* Whether name is one of the checks listed in spec ("a, b c"). */
+bool path_checks_has(const char *spec, const char *name);
+/* Validates cf->path_checks (paths usable, lists not empty); reports with
+ * agentd_conf_error. Returns 0 or -EINVAL. */
+int path_checks_validate(const struct health_conf *cf, struct agentd_confctx *cc);
 
 /* health.c: the server's settings from a config (and, without `allow`, the
  * automatic list). */

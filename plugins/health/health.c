@@ -129,6 +129,11 @@ static const struct agentd_option root_options[] = {
              "numeric ip:port or [ipv6]:port to serve on"),
     ROOT_OPT("paths", AGENTD_OPT_LIST, paths, "[/health]", 1, 32, AGENTD_OPT_STRING,
              "main path and aliases that answer the health body"),
+    {.name = "path_checks",
+     .type = AGENTD_OPT_MAP,
+     .offset = offsetof(struct health_conf, path_checks),
+     .description = "path -> the checks it reports (\"db, cache\"), e.g. a shallow /health "
+                    "for the load balancer and a deep /health/deep; other paths report all"},
     ROOT_OPT("allow", AGENTD_OPT_LIST, allow, "[]", 0, 1024, AGENTD_OPT_CIDR,
              "source networks allowed to ask; others get 403 (unset: loopback and the VPC's "
              "CIDR blocks from IMDS, else the private ranges)"),
@@ -199,6 +204,8 @@ static int root_validate(void *obj, struct agentd_confctx *cc)
             bad = 1;
         }
     }
+    if (path_checks_validate(cf, cc) < 0)
+        bad = 1;
     return bad ? -EINVAL : 0;
 }
 

@@ -11,7 +11,8 @@ HEALTH_ALL = $(HEALTH_PURE) plugins/health/http-server.c plugins/health/http-con
 	plugins/health/health.c plugins/health/serve.c plugins/health/check.c \
 	plugins/health/check-tcp.c plugins/health/check-http.c plugins/health/check-exec.c \
 	plugins/health/check-file.c plugins/health/check-systemd.c plugins/health/reload.c \
-	plugins/health/allow.c
+	plugins/health/allow.c \
+	plugins/health/path-checks.c
 plugins_health_health_la_SOURCES = $(HEALTH_ALL)
 plugins_health_health_la_CFLAGS = $(PLUGIN_CF)
 plugins_health_health_la_LDFLAGS = $(PLUGIN_LF)

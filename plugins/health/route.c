@@ -51,6 +51,8 @@ void route_match(const char *const *paths, size_t npaths, unsigned method, const
     ret->kind = ROUTE_BAD_REQUEST;
     ret->head = method == HTTP_HEAD;
     ret->verbose = false;
+    ret->path = NULL;
+    ret->path_len = 0;
 
     if (method != HTTP_GET && method != HTTP_HEAD) {
         ret->kind = ROUTE_BAD_METHOD;
@@ -77,6 +79,8 @@ void route_match(const char *const *paths, size_t npaths, unsigned method, const
         path_len = 1;
     }
     ret->verbose = query && query_verbose(query, query_len);
+    ret->path = path;
+    ret->path_len = path_len;
     for (size_t i = 0; i < npaths; i++) {
         if (eq(path, path_len, paths[i])) {
             ret->kind = ROUTE_HEALTH;

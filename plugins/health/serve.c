@@ -29,7 +29,16 @@ enum slot {
 
 enum code_idx { C200, C400, C403, C404, C405, C414, C431, C500, CFAIL, CMAX };
 
+/* A path of path_checks: its own terse and verbose bodies. */
+struct pslot {
+    struct response *r[2];
+    time_t sec[2];
+    uint64_t gen[2];
+};
+
 struct serve {
+    struct pslot *pslot; /* one per path_checks entry */
+    size_t npslot;
     struct response *slot[SLOT_MAX];
     time_t slot_sec[SLOT_MAX];
     uint64_t slot_gen[SLOT_MAX];
@@ -44,12 +53,15 @@ struct collect {
     struct agentd_health_info *v;
     size_t n, cap;
     bool oom;
+    const char *only; /* path_checks spec, or NULL for every check */
 };
 
 static void collect_one(const struct agentd_health_info *info, void *ud)
 {
     struct collect *c = ud;
 
+    if (c->only && !path_checks_has(c->only, info->name))
+        return;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
         struct agentd_health_info *v = realloc(c->v, cap * sizeof(*v));
@@ -64,9 +76,42 @@ static void collect_one(const struct agentd_health_info *info, void *ud)
     c->v[c->n++] = *info;
 }
 
-static struct response *render_health(struct health *h, bool verbose, const char *date)
+/* A path's own overall status, by the registry's rule; a listed check that
+ * is not registered (a typo, or a plugin not started) counts as failing. */
+static enum agentd_health_status subset_overall(struct collect *col)
 {
-    struct collect col = {0};
+    enum agentd_health_status overall = AGENTD_HEALTH_PASS;
+    const char *p = col->only;
+
+    while (*p) {
+        size_t n;
+        while (*p == ',' || *p == ' ')
+            p++;
+        for (n = 0; p[n] && p[n] != ',' && p[n] != ' '; n++)
+            ;
+        if (!n)
+            break;
+        bool found = false;
+        for (size_t i = 0; i < col->n; i++)
+            if (strlen(col->v[i].name) == n && memcmp(col->v[i].name, p, n) == 0)
+                found = true;
+        if (!found)
+            return AGENTD_HEALTH_FAIL;
+        p += n;
+    }
+    for (size_t i = 0; i < col->n; i++) {
+        if (col->v[i].status == AGENTD_HEALTH_FAIL && col->v[i].critical)
+            return AGENTD_HEALTH_FAIL;
+        if (col->v[i].status != AGENTD_HEALTH_PASS)
+            overall = AGENTD_HEALTH_WARN;
+    }
+    return overall;
+}
+
+static struct response *render_health(struct health *h, bool verbose, const char *date,
+                                      const char *only)
+{
+    struct collect col = {.only = only};
     struct body_state st = {0};
     struct response *r = NULL;
     struct sbuf b;
@@ -74,7 +119,7 @@ static struct response *render_health(struct health *h, bool verbose, const char
     /* The registry's strings are borrowed until we return to the loop, which
      * is after the body is rendered. */
     agentd_health_foreach(h->ctx, collect_one, &col);
-    st.overall = agentd_health_overall(h->ctx);
+    st.overall = only ? subset_overall(&col) : agentd_health_overall(h->ctx);
     st.draining = agentd_health_draining(h->ctx);
     st.draining_reason = h->draining_reason;
     st.checks = col.v;
@@ -106,9 +151,9 @@ static struct response *render_slot(struct health *h, enum slot s, const char *d
 
     switch (s) {
     case SLOT_TERSE:
-        return render_health(h, false, date);
+        return render_health(h, false, date, NULL);
     case SLOT_VERBOSE:
-        return render_health(h, true, date);
+        return render_health(h, true, date, NULL);
     case SLOT_LIVEZ:
         return response_new(200, HEALTH_CT, date, "", livez, sizeof(livez) - 1);
     default:
@@ -147,6 +192,39 @@ static struct response *get_slot(struct health *h, enum slot s)
     sv->slot[s] = r;
     sv->slot_sec[s] = now;
     sv->slot_gen[s] = sv->gen;
+    return response_ref(r);
+}
+
+/* A path_checks path's body, cached like the main one. */
+static struct response *get_path_slot(struct health *h, size_t idx, bool verbose)
+{
+    struct serve *sv = h->serve;
+    size_t n = h->cf->path_checks.n;
+    time_t now = refresh_date(sv);
+    struct response *r;
+
+    if (sv->npslot != n) { /* a reload changed the map */
+        for (size_t i = 0; i < sv->npslot; i++) {
+            response_unref(sv->pslot[i].r[0]);
+            response_unref(sv->pslot[i].r[1]);
+        }
+        free(sv->pslot);
+        sv->npslot = 0;
+        sv->pslot = calloc(n, sizeof(*sv->pslot));
+        if (!sv->pslot)
+            return NULL;
+        sv->npslot = n;
+    }
+    struct pslot *ps = &sv->pslot[idx];
+    if (ps->r[verbose] && ps->sec[verbose] == now && ps->gen[verbose] == sv->gen)
+        return response_ref(ps->r[verbose]);
+    r = render_health(h, verbose, sv->date, h->cf->path_checks.values[idx]);
+    if (!r)
+        return NULL;
+    response_unref(ps->r[verbose]);
+    ps->r[verbose] = r;
+    ps->sec[verbose] = now;
+    ps->gen[verbose] = sv->gen;
     return response_ref(r);
 }
 
@@ -201,6 +279,13 @@ static void on_request(void *ud, const struct request *req, bool allowed, bool d
         reply->resp = get_slot(h, SLOT_403);
         reply->close = true;
         goto out;
+    }
+    if (rt.path && (rt.kind == ROUTE_HEALTH || rt.kind == ROUTE_NOT_FOUND)) {
+        int idx = path_checks_find(h->cf, rt.path, rt.path_len);
+        if (idx >= 0) {
+            reply->resp = get_path_slot(h, (size_t)idx, rt.verbose);
+            goto out;
+        }
     }
     switch (rt.kind) {
     case ROUTE_HEALTH:
@@ -322,6 +407,11 @@ void serve_free(struct health *h)
         return;
     for (int i = 0; i < SLOT_MAX; i++)
         response_unref(h->serve->slot[i]);
+    for (size_t i = 0; i < h->serve->npslot; i++) {
+        response_unref(h->serve->pslot[i].r[0]);
+        response_unref(h->serve->pslot[i].r[1]);
+    }
+    free(h->serve->pslot);
     free(h->serve);
     h->serve = NULL;
 }

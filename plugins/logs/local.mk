@@ -1,7 +1,7 @@
 # fragment: see the top-level Makefile.am
 plugin_LTLIBRARIES += plugins/logs/logs.la
 plugins_logs_logs_la_SOURCES = plugins/logs/logs.c plugins/logs/logs.h \
-	plugins/logs/pipeline.c plugins/logs/tail.c plugins/logs/tail-files.c plugins/logs/tail-int.h plugins/logs/checkpoint.c \
+	plugins/logs/pipeline.c plugins/logs/tail.c plugins/logs/tail-files.c plugins/logs/tail-access.c plugins/logs/logs-doctor.c plugins/logs/tail-int.h plugins/logs/checkpoint.c \
 	plugins/logs/sink-cloudwatch.c plugins/logs/sink-s3.c plugins/logs/s3-upload.c plugins/logs/s3-int.h plugins/logs/journal.c \
 	plugins/logs/lines.c plugins/logs/lines.h plugins/logs/glob.c plugins/logs/glob.h \
 	plugins/logs/cwbatch.c plugins/logs/cwbatch.h plugins/logs/event.h \

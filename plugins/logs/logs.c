@@ -360,6 +360,9 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
     }
     agentd_control_register(ctx, "status", "show each pipeline's sources and sink", ctl_status, lg);
     agentd_event_subscribe(ctx, "instance.interruption", on_interruption, lg);
+    agentd_control_register(ctx, "doctor",
+                            "[start]: check sources readable and the sink's endpoint and IAM",
+                            logs_doctor_verb, lg);
     for (size_t i = 0; i < lg->n; i++) {
         int r = pipeline_start(&lg->pipes[i], err);
         if (r < 0)
@@ -373,12 +376,16 @@ static int logs_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
                              lg->n == 1 ? "" : "s", broken);
     else
         agentd_plugin_report(ctx, false, "%zu pipeline%s", lg->n, lg->n == 1 ? "" : "s");
+    /* The doctor's network checks once at start: a failure is logged with its
+     * likely cause and fix (agentctl logs doctor shows them again). */
+    logs_doctor_run(lg, true);
     return 0;
 }
 
 static void logs_stop(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
 {
     struct logs *lg = agentd_plugin_get_data(ctx);
+    logs_doctor_cancel();
     lg->stopping = true;
     lg->done = done;
     if (lg->prepared) { /* a flush without exit is overtaken by the stop */
@@ -410,6 +417,7 @@ static void logs_status(struct agentd_plugin_ctx *ctx, json_t *out)
 static void logs_destroy(struct agentd_plugin_ctx *ctx)
 {
     struct logs *lg = agentd_plugin_get_data(ctx);
+    logs_doctor_free();
     if (!lg)
         return;
     /* After a failed start the loop still holds our handles: they are

@@ -160,6 +160,14 @@ struct logs {
 
 /* Every uv handle and request of the plugin counts in lg->busy, so stop()
  * finishes when the last one is closed. */
+/* logs-doctor.c: the "doctor" verb (ud: struct logs), and its cleanup. */
+int logs_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud);
+void logs_doctor_free(void);
+/* Cancels the doctor's calls in flight (at stop). */
+void logs_doctor_cancel(void);
+/* Starts a doctor run; at_start logs its failures as warnings. */
+void logs_doctor_run(struct logs *lg, bool at_start);
+
 void logs_busy(struct logs *lg);
 void logs_unbusy(struct logs *lg);
 void logs_close_cb(uv_handle_t *h); /* for handles whose data is the struct logs */
@@ -203,6 +211,9 @@ uint64_t tail_lag(struct tail *t);
 void tail_flush_mark(struct tail *t);
 bool tail_flush_reached(struct tail *t);
 json_t *tail_status(struct tail *t);
+/* The sources the last scan could not read (a borrowed JSON array, never
+ * NULL after the first scan; NULL before). */
+const json_t *tail_unreadable(const struct tail *t);
 /* The sink acknowledged the events of src up to its acked_off. */
 void tail_acked(struct tail *t);
 

@@ -176,6 +176,13 @@ static void update_lag(struct pipeline *p, uint64_t wall)
         if (p->conf->lag_threshold && secs * 1000 > (double)p->conf->lag_threshold)
             agentd_health_set(p->health, AGENTD_HEALTH_FAIL, "behind by %.0f s (%llu bytes)", secs,
                               (unsigned long long)lag);
+        else if (p->tail && json_array_size(tail_unreadable(p->tail)))
+            agentd_health_set(p->health, AGENTD_HEALTH_WARN, "%zu source(s) unreadable: '%s': %s",
+                              json_array_size(tail_unreadable(p->tail)),
+                              json_string_value(json_object_get(
+                                  json_array_get(tail_unreadable(p->tail), 0), "path")),
+                              json_string_value(json_object_get(
+                                  json_array_get(tail_unreadable(p->tail), 0), "error")));
         else
             agentd_health_set(p->health, AGENTD_HEALTH_PASS, "lag %.0f s, %llu bytes", secs,
                               (unsigned long long)lag);
@@ -484,8 +491,11 @@ void pipeline_status(struct pipeline *p, json_t *out)
     json_object_set_new(d, "invalid", json_integer((json_int_t)p->c.drop_invalid));
     json_object_set_new(c, "dropped", d);
     json_object_set_new(out, "counters", c);
-    if (p->tail)
+    if (p->tail) {
         json_object_set_new(out, "files", tail_status(p->tail));
+        const json_t *bad = tail_unreadable(p->tail);
+        json_object_set_new(out, "unreadable", bad ? json_deep_copy(bad) : json_array());
+    }
     if (p->journal)
         json_object_set_new(out, "journal", journal_status(p->journal));
     else if (p->journal_error[0])

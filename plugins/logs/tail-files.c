@@ -403,6 +403,7 @@ void tail_scan(struct tail *t)
         if (glob_base_dir(pats[i], dir, sizeof(dir)) == 0)
             watch_dir(t, dir);
     }
+    tail_access_update(t);
     if (!t->scanned) {
         t->scanned = true;
         recover_restored(t);

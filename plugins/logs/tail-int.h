@@ -76,8 +76,16 @@ struct tail {
     uint64_t warned_link[32]; /* path hashes refused as links, warned once each */
     unsigned n_warned_link;
     uint64_t now_ms;
-    size_t pushed; /* events queued by the current chunk */
+    size_t pushed;      /* events queued by the current chunk */
+    json_t *unreadable; /* tail-access.c: the problems of the last scan */
 };
+
+/* tail-access.c: probes every pattern (see there) and returns a JSON array
+ * of {pattern, path, error, errno[, blocked_by, mode, uid, gid]}. */
+json_t *tail_access_probe(const char *const *patterns, size_t n, bool follow);
+/* Probes t's patterns after a scan; logs problems that appeared, changed or
+ * cleared, and keeps the list in t->unreadable. */
+void tail_access_update(struct tail *t);
 
 struct want {
     dev_t dev;

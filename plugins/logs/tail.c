@@ -360,6 +360,7 @@ void tail_free(struct tail *t)
         t->restored = e->next;
         tail_ck_free(e);
     }
+    json_decref(t->unreadable);
     free(t->buf);
     free(t);
 }

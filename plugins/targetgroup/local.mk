@@ -1,7 +1,8 @@
 # targetgroup plugin: see plugins/targetgroup/README.md
 plugin_LTLIBRARIES += plugins/targetgroup/targetgroup.la
 plugins_targetgroup_targetgroup_la_SOURCES = plugins/targetgroup/targetgroup.c \
-	plugins/targetgroup/tg-group.c plugins/targetgroup/tg-query.c plugins/targetgroup/tg.h
+	plugins/targetgroup/tg-group.c plugins/targetgroup/tg-query.c plugins/targetgroup/tg-view.c plugins/targetgroup/tg-doctor.c \
+	plugins/targetgroup/tg.h
 plugins_targetgroup_targetgroup_la_CFLAGS = $(PLUGIN_CF)
 plugins_targetgroup_targetgroup_la_LDFLAGS = $(PLUGIN_LF)
 plugins_targetgroup_targetgroup_la_LIBADD = $(EXPAT_LIBS) $(JANSSON_LIBS) $(LIBUV_LIBS)

@@ -417,6 +417,8 @@ static int start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
                             cmd_status, tg);
     agentd_control_register(ctx, "drain", "deregister from every group and drain", cmd_drain, tg);
     agentd_control_register(ctx, "undrain", "return to service after a drain", cmd_undrain, tg);
+    agentd_control_register(ctx, "doctor", "[start]: the ELB endpoint, credentials and IAM",
+                            tg_doctor_verb, tg);
     /* Decide once every plugin has started, so health checks are registered. */
     uv_timer_init(agentd_loop(ctx), &tg->kick);
     tg->kick.data = tg;
@@ -432,6 +434,7 @@ static void stop(struct agentd_plugin_ctx *ctx, agentd_stop_done_fn done)
         done(ctx);
         return;
     }
+    tg_doctor_cancel();
     tg->stopping = true;
     tg->stop_done = done;
     tg->leave_done = NULL; /* the sequence that asked has given way to the stop */
@@ -496,6 +499,7 @@ static int reload(struct agentd_plugin_ctx *ctx, const void *conf, struct agentd
 static void destroy(struct agentd_plugin_ctx *ctx)
 {
     struct tg *tg = get(ctx);
+    tg_doctor_free();
     if (!tg)
         return;
     for (size_t i = 0; i < tg->n_groups; i++)

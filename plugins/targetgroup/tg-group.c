@@ -364,6 +364,7 @@ static void on_failure(struct tg_group *g, const char *action,
 
 static void on_health(struct tg_group *g, const struct tg_reply *r)
 {
+    tg_view_update(g, r->state, r->reason, r->description);
     replace(&g->elb_state, r->state);
     replace(&g->elb_reason, r->reason);
     replace(&g->elb_description, r->description);

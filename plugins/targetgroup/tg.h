@@ -124,6 +124,18 @@ struct tg_reply {
     int64_t dereg_delay_s; /* DescribeTargetGroupAttributes: -1 if absent */
 };
 
+/* tg-view.c: logs and publishes a change of the TargetHealth the load
+ * balancer reports for g (NULL state: no target listed); call before
+ * g->elb_* are replaced. */
+void tg_view_update(struct tg_group *g, const char *state, const char *reason,
+                    const char *description);
+
+/* tg-doctor.c: the "doctor" verb (ud: struct tg); cancel its calls at stop,
+ * free its results at destroy. */
+int tg_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud);
+void tg_doctor_cancel(void);
+void tg_doctor_free(void);
+
 /* Parses an ELBv2 XML answer into r (zeroed first). Returns 0 or -EBADMSG. */
 int tg_reply_parse(const char *xml, size_t len, struct tg_reply *r);
 void tg_reply_free(struct tg_reply *r);

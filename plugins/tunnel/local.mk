@@ -8,7 +8,7 @@ TUNNEL_TEST_CF = -Wno-missing-field-initializers
 plugin_LTLIBRARIES += plugins/tunnel/tunnel.la
 plugins_tunnel_tunnel_la_SOURCES = plugins/tunnel/tunnel.h plugins/tunnel/tunnel.c \
 	plugins/tunnel/tunnel-fsm.c plugins/tunnel/tunnel-setup.c plugins/tunnel/tunnel-status.c \
-	plugins/tunnel/tunnel-options.c $(TUNNEL_PURE)
+	plugins/tunnel/tunnel-options.c plugins/tunnel/tunnel-doctor.c $(TUNNEL_PURE)
 plugins_tunnel_tunnel_la_CFLAGS = $(PLUGIN_CF)
 plugins_tunnel_tunnel_la_LDFLAGS = $(PLUGIN_LF)
 

@@ -198,6 +198,9 @@ static int tunnel_start_cb(struct agentd_plugin_ctx *ctx, struct agentd_err *err
     if (r >= 0)
         r = agentd_control_register(ctx, "restart", "NAME: reconnect now, backoff reset",
                                     ctl_restart, NULL);
+    if (r >= 0)
+        r = agentd_control_register(ctx, "doctor", "[start]: identity file mode, known_hosts",
+                                    tunnel_doctor_verb, NULL);
     if (r < 0)
         return agentd_err_set(err, "cannot register control commands: %s", strerror(-r));
     for (size_t i = 0; i < tp->n; i++)

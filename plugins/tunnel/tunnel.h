@@ -263,4 +263,7 @@ void tunnel_plugin_closed(struct tunnel_plugin *tp, struct tunnel *t);
 /* In tunnel.c: the plugin summary changed (a tunnel went up or down). */
 void tunnel_plugin_changed(struct tunnel_plugin *tp);
 
+/* tunnel-doctor.c: the "doctor" verb. */
+int tunnel_doctor_verb(struct agentd_plugin_ctx *ctx, const json_t *args, json_t **ret, void *ud);
+
 #endif

@@ -11,10 +11,11 @@ one by one in rejectedLogEventsInfo. Events are stored per group and stream.
 
 Admin endpoints (not signed), for tests:
   POST /_admin/faults {"throttle_rate":0.3,"error_rate":0,"reset_rate":0,
-                       "latency_ms":0,"down":false,"seed":1}
+                       "latency_ms":0,"down":false,"seed":1,"deny":["Op",...]}
         throttling answers ThrottlingException (400); error_rate answers 500
         ServiceUnavailableException; reset_rate and down close the connection
-        with a TCP reset instead of answering.
+        with a TCP reset instead of answering; deny answers the listed operations
+        AccessDeniedException (400), as IAM does for a missing permission.
   GET  /_admin/events?group=G&stream=S   {"events":[{"timestamp","message"}]}
         (every stream of G without stream=; every group without group=)
   GET  /_admin/stats     counts of requests per operation and outcome, groups,
@@ -49,9 +50,9 @@ LOCK = threading.Lock()
 GROUPS = {}        # name -> {"retention": days or None, "streams": {name: [events]}}
 STATS = {"requests": {}, "throttled": 0, "errors": 0, "resets": 0, "rejected": 0,
          "invalid": 0, "sig_errors": 0, "created_groups": {}, "created_streams": {},
-         "put_events": 0}
+         "put_events": 0, "denied": 0}
 FAULTS = {"throttle_rate": 0.0, "error_rate": 0.0, "reset_rate": 0.0, "latency_ms": 0,
-          "down": False}
+          "down": False, "deny": []}
 RNG = random.Random(1)
 BENCH = "--bench" in sys.argv
 
@@ -325,6 +326,12 @@ class Handler(emulib.http.server.BaseHTTPRequestHandler):
                 count("sig_errors")
                 return self.error(400 if e.code != "InvalidSignatureException" else 403,
                                   e.code, str(e))
+        # "deny": operations the caller's role may not call (any operation).
+        if op in f["deny"]:
+            count("denied")
+            return self.error(400, "AccessDeniedException",
+                              "User: arn:aws:sts::123456789012:assumed-role/agentd/%s is not "
+                              "authorized to perform: logs:%s" % (self.headers.get("Host"), op))
         # Faults apply to the data path only, so setup calls stay predictable.
         if op == "PutLogEvents":
             if roll < f["reset_rate"]:

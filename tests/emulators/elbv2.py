@@ -16,6 +16,7 @@ Admin endpoints (plain JSON, no signature):
   POST /admin/instances {"i-...": "127.0.0.1"}   instance id -> address to check
   POST /admin/faults {"throttle": N, "error500": N, "latency_ms": M,
         "throttle_ratio": r, "actions": [..]}   the next N matching requests fail
+        {"deny": [action, ...]}                 those actions answer AccessDenied (403)
   POST /admin/forget {"arn"}                    drop every target of the group
   GET  /admin/state                             groups, targets, request log
 """
@@ -39,7 +40,8 @@ ACCOUNT = "123456789012"
 LOCK = threading.RLock()
 GROUPS = {}      # arn -> group dict
 INSTANCES = {}   # instance id -> address
-FAULTS = {"throttle": 0, "error500": 0, "latency_ms": 0, "throttle_ratio": 0.0, "actions": None}
+FAULTS = {"throttle": 0, "error500": 0, "latency_ms": 0, "throttle_ratio": 0.0, "actions": None,
+          "deny": []}
 REQUESTS = []    # {"time", "action", "params", "status", "error"}
 REGION = "us-east-1"
 
@@ -313,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, "{}", "application/json")
             if self.path == "/admin/faults":
                 FAULTS.update({"throttle": 0, "error500": 0, "latency_ms": 0, "throttle_ratio": 0.0,
-                               "actions": None})
+                               "actions": None, "deny": []})
                 FAULTS.update(data)
                 return self.send(200, "{}", "application/json")
         self.send(404, "not found", "text/plain")
@@ -348,6 +350,10 @@ class Handler(BaseHTTPRequestHandler):
             if latency:
                 time.sleep(latency / 1000.0)
             with LOCK:
+                if action in FAULTS["deny"]:  # IAM: the role lacks this permission
+                    raise ApiError("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/"
+                                   "agentd/i-0 is not authorized to perform: "
+                                   "elasticloadbalancing:%s" % action, 403)
                 if applies and FAULTS["throttle"] > 0:
                     FAULTS["throttle"] -= 1
                     raise ApiError("Throttling", "Rate exceeded")

@@ -245,6 +245,7 @@ static int probe_start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
     agentd_event_subscribe(ctx, "agent.*", on_event, NULL);
     agentd_event_subscribe(ctx, "probe.*", on_event, NULL);
     agentd_event_subscribe(ctx, "health.*", on_event, NULL);
+    agentd_event_subscribe(ctx, "targetgroup.*", on_event, NULL);
     agentd_control_register(ctx, "conf", "show the probe's config", v_conf, NULL);
     agentd_control_register(ctx, "health", "set probe:main", v_health, NULL);
     agentd_control_register(ctx, "publish", "publish an event", v_publish, NULL);
