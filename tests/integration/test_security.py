@@ -619,3 +619,51 @@ def test_without_imds_the_default_allow_is_the_private_ranges(agentd_factory, ne
     d.wait_log(r"allow \(automatic\): loopback and the private ranges")
     assert neighbour(ASK % (NS_HOST, port, "/health")).startswith("200 ")  # 10.0.0.0/8
     assert d.stop() == 0
+
+
+def test_an_object_s3_keeps_refusing_does_not_block_the_ones_behind_it(agentd_factory, tmp_path):
+    from test_logs import ENV, line
+    from test_logs_s3 import BUCKET, S3, S3RVER
+    if not shutil.which("node") or not S3RVER.exists():
+        pytest.skip("s3rver not installed: run tests/setup/logs.sh (needs node and npm)")
+    s3 = S3(tmp_path)
+    try:
+        log = tmp_path / "app.log"
+        log.write_text("")
+        body = """
+logs:
+  - name: q
+    files: [%s]
+    checkpoint_interval: 100ms
+    flush_timeout: 3s
+    s3:
+      bucket: %s
+      key: "log/obj-{seq}.log.gz"
+      rotate: {size: 1MiB, age: 1s}
+      endpoint: "%s"
+""" % (log, BUCKET, s3.url)
+        d = agentd_factory(body, core={"metadata": {"instance_id": "i-0123456789abcdef0"}},
+                           env=ENV)
+        d.start()
+        assert d.stop() == 0
+        # A pending object left by an earlier run that can never be sent (its
+        # file is a directory, so every read fails), first in the queue.
+        state = d.state_dir / "logs"
+        (state / "s3-q-1.gz").mkdir()
+        (state / "s3-q.json").write_text(json.dumps(
+            {"seq": 1, "pending": [{"file": str(state / "s3-q-1.gz"), "key": "log/obj-1.log.gz"}]}))
+        from test_logs import restart
+        restart(d)
+        with open(log, "a") as f:
+            for n in range(50):
+                f.write(line(n))
+        wait_for(lambda: len(s3.lines()[1]) == 50, 30, what="the later object uploaded")
+        keys, got = s3.lines()
+        assert "log/obj-1.log.gz" not in keys and got == [line(n)[:-1] for n in range(50)]
+        st = d.ctl("logs", "status")["pipelines"][0]["sink"]
+        assert st["pending_uploads"] == 1, st
+        # The stop's flush gives up on it after flush_timeout and says so.
+        assert d.stop() == 0
+        assert "1 S3 object not uploaded" in d.log(), d.log()[-2000:]
+    finally:
+        s3.close()
