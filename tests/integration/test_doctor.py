@@ -42,6 +42,9 @@ def logs_body(files, endpoint, name="app"):
 logs:
   - name: %s
     files: %s
+    # Several tests point the sink at a dead or silent endpoint: the stop's
+    # flush then gives up after this instead of the default 60 s.
+    flush_timeout: 2s
     cloudwatch:
       group: app-logs
       endpoint: %s
