@@ -91,6 +91,15 @@ static bool take_call(struct s3 *s)
     return !s->stopped;
 }
 
+static void free_etags(struct s3 *s)
+{
+    for (size_t i = 0; i < s->nparts; i++)
+        free(s->etags[i]);
+    free(s->etags);
+    s->etags = NULL;
+    s->nparts = 0;
+}
+
 static void upload_succeeded(struct s3 *s)
 {
     agentd_info(s->p->ctx, "pipeline '%s': uploaded s3://%s/%s", s->p->conf->name, s->bucket,
@@ -104,6 +113,9 @@ static void upload_succeeded(struct s3 *s)
     s->objects++;
     s->backoff = 0;
     s->uploading = false;
+    /* The parts' ETags of a completed multipart upload were kept until
+     * here, and leaked before: the next upload started at nparts = 0. */
+    free_etags(s);
     free(s->upload_id);
     s->upload_id = NULL;
     s3_save_state(s);
@@ -320,11 +332,7 @@ static void upload_failed(struct s3 *s, const struct agentd_aws_response *res, c
              res->error_code ? ": " : "", res->error_message ? res->error_message : "error");
     s3_backoff(s, what, msg);
     defer_failed(s);
-    for (size_t i = 0; i < s->nparts; i++)
-        free(s->etags[i]);
-    free(s->etags);
-    s->etags = NULL;
-    s->nparts = 0;
+    free_etags(s);
     s->uploading = false;
     if (s->upload_id && !s->stopped) {
         /* An unfinished multipart upload costs money until aborted. */
@@ -370,7 +378,7 @@ void s3_upload_next(struct s3 *s)
     s->uploading = true;
     s->up_off = 0;
     s->up_size = (uint64_t)st.st_size;
-    s->nparts = 0;
+    free_etags(s);
     if (s->up_size <= PART_SIZE) {
         read_part(s);
         return;
