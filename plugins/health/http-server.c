@@ -98,7 +98,12 @@ static void on_connection(uv_stream_t *server, int status)
 
     if (status < 0 || s->closing)
         return;
-    if (s->nconns >= s->conf.max_connections + REFUSED_MAX || conn_accept(s, server) < 0)
+    /* No count of all connections here: those turned away a moment ago are
+     * still closing (their close callbacks run on the next turn of the
+     * loop), and counting them let a churning crowd of refused peers make
+     * the load balancer's next connection look like one too many. admit()
+     * caps what is held, by kind. */
+    if (conn_accept(s, server) < 0)
         reject(s, server);
 }
 
