@@ -269,9 +269,13 @@ static void upsert(struct r53_record *rec)
 {
     /* Remembered before the answer: a change may be applied even if its
      * answer is lost, and leaving must then find and delete it. */
-    r53_rrset_free(&rec->written);
-    if (r53_rrset_copy(&rec->want, &rec->written) < 0)
+    r53_rrset_free(&rec->before);
+    rec->before = rec->written;
+    if (r53_rrset_copy(&rec->want, &rec->written) < 0) {
+        rec->written = rec->before;
+        memset(&rec->before, 0, sizeof(rec->before));
         return;
+    }
     set_state(rec, R53_WRITING);
     send_change(rec, "UPSERT", &rec->want);
 }
@@ -285,8 +289,8 @@ void r53_record_init(struct r53 *p, struct r53_record *rec, const struct r53_rec
     rec->index = index;
     rec->state = R53_WAITING;
     rec->since_ms = r53_wall_ms();
-    rec->want.weight = rec->written.weight = -1;
-    rec->want.ttl = rec->written.ttl = -1;
+    rec->want.weight = rec->written.weight = rec->before.weight = -1;
+    rec->want.ttl = rec->written.ttl = rec->before.ttl = -1;
     if (conf->zone_id)
         rec->zone_id = strdup(conf->zone_id);
     uv_timer_init(agentd_loop(p->ctx), &rec->timer);
@@ -471,12 +475,23 @@ static void on_failure(struct r53_record *rec, const char *op,
     bool repeat = rec->last_error && strcmp(rec->last_error, msg) == 0;
     rec->failures++;
     uint64_t d = r53_backoff_ms(rec->failures, permanent, p->leaving);
-    if (!repeat)
+    bool give_up = p->leaving && permanent;
+    const char *zone = rec->zone_id ? rec->zone_id : rec->conf->zone;
+    if (give_up)
+        agentd_error(p->ctx, "record %s (zone %s): %s; not retrying while leaving", label(rec),
+                     zone, msg);
+    else if (!repeat)
         agentd_log(p->ctx, permanent ? AGENTD_LOG_ERR : AGENTD_LOG_WARNING,
-                   "record %s (zone %s): %s; retrying in %llu ms", label(rec),
-                   rec->zone_id ? rec->zone_id : rec->conf->zone, msg, (unsigned long long)d);
+                   "record %s (zone %s): %s; retrying in %llu ms", label(rec), zone, msg,
+                   (unsigned long long)d);
     replace(&rec->last_error, msg);
     agentd_metric_add(p->m_requests_failed, 1);
+    if (give_up) {
+        /* A retry will not fix it (no such zone, access denied): say so once
+         * and let the instance go; the record, if any, stays. */
+        removed(rec, "not deleted: error");
+        return;
+    }
     if (p->leaving) {
         uint64_t now = r53_now_ms();
         if (p->leave_deadline_ms > now && p->leave_deadline_ms - now < d)
@@ -637,6 +652,14 @@ static void on_reply(struct agentd_plugin_ctx *ctx, const struct agentd_aws_resp
             code = "InvalidChangeBatch";
             message = r.error_message;
         }
+        if (strcmp(op, "UPSERT") == 0 && res->status >= 400 && res->status < 500) {
+            /* Refused (4xx, throttling included): nothing was applied, so
+             * what we wrote before is what leaving must look for. */
+            r53_rrset_free(&rec->written);
+            rec->written = rec->before;
+            memset(&rec->before, 0, sizeof(rec->before));
+            rec->before.weight = rec->before.ttl = -1;
+        }
         if (strcmp(op, "DELETE") == 0 && code && strcmp(code, "InvalidChangeBatch") == 0) {
             /* Changed or deleted between our read and our delete: not ours. */
             agentd_warning(p->ctx,
@@ -697,6 +720,7 @@ void r53_record_free(struct r53_record *rec)
     free(rec->zone_id);
     r53_rrset_free(&rec->want);
     r53_rrset_free(&rec->written);
+    r53_rrset_free(&rec->before);
     free(rec->change_id);
     free(rec->change_status);
     free(rec->last_error);

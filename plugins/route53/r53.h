@@ -110,7 +110,9 @@ struct r53_record {
     size_t index;
     char *zone_id;            /* configured or resolved */
     struct r53_rrset want;    /* the set from the templates now (name NULL: unknown) */
-    struct r53_rrset written; /* the set last written by us (name NULL: none) */
+    struct r53_rrset written; /* the set last written by us (name NULL: none); set
+                               * when an UPSERT is sent, as it may apply unanswered */
+    struct r53_rrset before;  /* written before that UPSERT: back if it is refused */
     enum r53_state state;
     uint64_t since_ms; /* wall clock of the last state change */
     char *change_id;
