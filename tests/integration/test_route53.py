@@ -357,3 +357,65 @@ def test_bad_config_names_the_key(agentd_factory, r53):
     assert r.returncode != 0
     assert "route53.records[0].zone_id" in r.stderr + r.stdout
     assert "is not a hosted zone id" in r.stderr + r.stdout
+
+
+def test_throttled_delete_during_stop_is_retried(agentd_factory, r53):
+    d = start(agentd_factory, r53, route53_config([dict(A_RECORD, when="start")]))
+    wait_for(lambda: status(d)[0]["state"] == "active", 15, what="active")
+    # While agentd stops, the core does not retry: the plugin must, quickly.
+    post(r53.url + "/admin/faults", {"throttle": 3, "prior_request": 0,
+                                     "actions": ["ChangeResourceRecordSets"]})
+    d.send_signal(signal.SIGTERM)
+    assert d.stop(timeout=30) == 0
+    dels = r53.changes("DELETE")
+    assert [r["error"] for r in dels] == ["Throttling"] * 3 + [None]
+    gaps = [b["time"] - a["time"] for a, b in zip(dels, dels[1:])]
+    assert all(0.1 <= g <= 1.5 for g in gaps), gaps
+    assert r53.record("blue.example.com.") is None
+
+
+def test_keep_multivalue_aaaa_and_txt(agentd_factory, r53):
+    recs = [
+        {"zone_id": ZONE_ID, "name": "mv.example.com", "type": "A", "value": "{local_ipv4}",
+         "multivalue": True, "when": "start"},
+        {"zone_id": ZONE_ID, "name": "info.example.com", "type": "TXT",
+         "value": 'id={instance_id} "x"', "when": "start"},
+        {"zone_id": ZONE_ID, "name": "eip.example.com", "type": "A", "value": "{public_ipv4}",
+         "on_stop": "keep", "when": "start"},
+    ]
+    d = start(agentd_factory, r53, route53_config(recs))
+    wait_for(lambda: all(r["state"] == "active" for r in status(d)), 15, what="all active")
+    mv = r53.record("mv.example.com.")
+    assert mv["MultiValueAnswer"] is True and mv["SetIdentifier"] == INSTANCE
+    assert mv["Values"] == ["10.0.0.7"]
+    assert r53.record("info.example.com.", "TXT")["Values"] == ['"id=%s \\"x\\""' % INSTANCE]
+    assert d.stop() == 0
+    assert r53.record("mv.example.com.") is None
+    assert r53.record("info.example.com.", "TXT") is None
+    assert r53.record("eip.example.com.")["Values"] == [PUBLIC_IP]
+    assert len(r53.changes("DELETE")) == 2
+    assert "eip.example.com. A kept (on_stop: keep)" in d.log()
+
+
+def test_lifecycle_standby_leaves_and_inservice_returns(agentd_factory, r53):
+    imds = Emulator("imds.py", "--instance-id", INSTANCE)
+    try:
+        body = route53_config([dict(A_RECORD, when="start", value="{instance_id}.test",
+                                    type="CNAME")]) + """
+imds:
+  endpoint: %s
+  poll_interval: 1s
+""" % imds.base_url
+        d = start(agentd_factory, r53, body, env={"AWS_EC2_METADATA_DISABLED": "false"})
+        wait_for(lambda: r53.record("blue.example.com.", "CNAME") is not None, 15, what="CNAME")
+        post(imds.base_url + "/admin/lifecycle", {"state": "Standby"})
+        wait_for(lambda: r53.record("blue.example.com.", "CNAME") is None, 10, what="deleted")
+        post(imds.base_url + "/admin/lifecycle", {"state": "InService"})
+        wait_for(lambda: r53.record("blue.example.com.", "CNAME") is not None, 10, what="back")
+        wait_for(lambda: status(d)[0]["state"] == "active", 15, what="active again")
+        assert d.ctl("route53", "status")["leaving"] is False
+        assert d.stop(timeout=30) == 0
+        assert r53.record("blue.example.com.", "CNAME") is None
+        assert len(r53.changes("DELETE")) == 2
+    finally:
+        imds.close()
