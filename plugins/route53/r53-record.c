@@ -98,6 +98,8 @@ static void send_request(struct r53_record *rec, const char *op, const char *met
         .headers = body ? xml_headers : NULL,
         .body = body,
         .body_len = body_len,
+        /* While leaving, a hung attempt must not eat the whole stop timeout. */
+        .timeout_ms = rec->p->leaving ? 5000 : 0,
     };
     rec->call_op = op;
     int r = agentd_aws_request(rec->p->ctx, &req, on_reply, rec, &rec->call);
@@ -516,6 +518,15 @@ static void on_listed_leaving(struct r53_record *rec, const struct r53_reply *r)
 {
     struct r53 *p = rec->p;
     const struct r53_rrset *w = &rec->written;
+    if (r->rrset.name && rec->before.name && !r53_rrset_equal(&r->rrset, w) &&
+        r53_rrset_equal(&r->rrset, &rec->before)) {
+        /* An update of ours was cut short: the zone still holds the value we
+         * wrote before it, which is ours to delete. */
+        r53_rrset_free(&rec->written);
+        rec->written = rec->before;
+        memset(&rec->before, 0, sizeof(rec->before));
+        rec->before.weight = rec->before.ttl = -1;
+    }
     if (!r->rrset.name || !r53_rrset_same_key(&r->rrset, w)) {
         agentd_notice(p->ctx, "record %s %s is already gone", w->name, w->type);
         removed(rec, "already gone");
@@ -561,6 +572,7 @@ static void on_change(struct r53_record *rec, const struct r53_reply *r, bool fr
     struct r53 *p = rec->p;
     uint64_t now = r53_now_ms();
     if (fresh) {
+        r53_rrset_free(&rec->before); /* the UPSERT replaced it */
         replace(&rec->change_id, r->change_id);
         rec->sync_started_ms = now;
         rec->sync_polls = 0;

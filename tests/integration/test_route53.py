@@ -419,3 +419,23 @@ imds:
         assert len(r53.changes("DELETE")) == 2
     finally:
         imds.close()
+
+
+def test_refused_update_then_stop_deletes_what_is_in_the_zone(agentd_factory, r53):
+    rec = dict(A_RECORD, when="start")
+    d = start(agentd_factory, r53, route53_config([rec]))
+    wait_for(lambda: status(d)[0]["state"] == "active", 15, what="active")
+    # A reload changes the TTL in place; Route 53 refuses the UPSERT (throttled
+    # through the core's attempts), so the zone keeps the first version.
+    post(r53.url + "/admin/faults", {"throttle": 3, "actions": ["ChangeResourceRecordSets"]})
+    d.write_config(route53_config([dict(rec, ttl=120)]))
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(r53.changes("UPSERT")) == 4, 20, what="three refused UPSERTs")
+    assert [r["error"] for r in r53.changes("UPSERT")] == [None] + ["Throttling"] * 3
+    assert r53.record("blue.example.com.")["TTL"] == 60
+    d.send_signal(signal.SIGTERM)
+    assert d.stop(timeout=30) == 0
+    dels = r53.changes("DELETE")
+    assert len(dels) == 1 and dels[0]["status"] == 200
+    assert dels[0]["params"]["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["TTL"] == 60
+    assert r53.record("blue.example.com.") is None
