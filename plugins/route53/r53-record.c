@@ -632,8 +632,8 @@ static void on_reply(struct agentd_plugin_ctx *ctx, const struct agentd_aws_resp
             api = apis[i];
 
     if (res->error) {
-        /* Route 53 answers a batch it refuses with <InvalidChangeBatch>, which
-         * has no <Code>; name it ourselves. */
+        /* Route 53 answered a refused batch with <InvalidChangeBatch>, which
+         * has no <Code>, until 2024 (now a standard error): accept both. */
         const char *code = res->error_code;
         const char *message = res->error_message;
         if (!code && r.invalid_change_batch) {

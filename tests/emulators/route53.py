@@ -69,7 +69,7 @@ class ApiError(Exception):
 
 
 class BatchError(Exception):
-    """Route 53's InvalidChangeBatch: its own body, a list of messages."""
+    """Route 53's InvalidChangeBatch: a list of messages."""
 
     def __init__(self, messages):
         super().__init__("; ".join(messages))
@@ -500,12 +500,14 @@ class Handler(BaseHTTPRequestHandler):
                 op, NS, result, op)
             self.send(200, xml)
         except BatchError as e:
+            # Route 53 used to answer <InvalidChangeBatch><Messages>...; since
+            # 2024 it is a standard error whose message lists them in [].
             entry["status"], entry["error"] = 400, "InvalidChangeBatch"
             entry["messages"] = e.messages
-            self.send(400, '<?xml version="1.0" encoding="UTF-8"?>\n<InvalidChangeBatch xmlns="%s">'
-                      "<Messages>%s</Messages><RequestId>%s</RequestId></InvalidChangeBatch>" % (
-                          NS, "".join("<Message>%s</Message>" % escape(m) for m in e.messages),
-                          uuid.uuid4()))
+            self.send(400, '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="%s"><Error>'
+                      "<Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[%s]</Message></Error>"
+                      "<RequestId>%s</RequestId></ErrorResponse>" % (
+                          NS, escape(", ".join(e.messages)), uuid.uuid4()))
         except ApiError as e:
             entry["status"], entry["error"] = e.status, e.code
             entry["message"] = e.message

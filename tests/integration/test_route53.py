@@ -439,3 +439,21 @@ def test_refused_update_then_stop_deletes_what_is_in_the_zone(agentd_factory, r5
     assert len(dels) == 1 and dels[0]["status"] == 200
     assert dels[0]["params"]["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["TTL"] == 60
     assert r53.record("blue.example.com.") is None
+
+
+def test_refused_change_batch_is_a_permanent_error_and_foreign_record_stays(agentd_factory, r53):
+    # Someone's A record holds the name: Route 53 refuses a CNAME beside it.
+    post(r53.url + "/admin/records", {"zone_id": ZONE_ID, "name": "blue.example.com", "type": "A",
+                                      "ttl": 300, "values": ["198.51.100.1"]})
+    rec = dict(A_RECORD, when="start", type="CNAME", value="{instance_id}.test")
+    d = start(agentd_factory, r53, route53_config([rec]))
+    wait_for(lambda: status(d)[0]["state"] == "error", 10, what="error")
+    err = status(d)[0]["last_error"]
+    assert err.startswith("ChangeResourceRecordSets UPSERT failed: InvalidChangeBatch: [RRSet of "
+                          "type CNAME with DNS name blue.example.com. is not permitted"), err
+    n = len(r53.requests())
+    time.sleep(3)
+    assert len(r53.requests()) == n
+    assert d.stop() == 0
+    assert r53.changes("DELETE") == []
+    assert r53.record("blue.example.com.")["Values"] == ["198.51.100.1"]
