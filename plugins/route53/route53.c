@@ -420,6 +420,11 @@ static int start(struct agentd_plugin_ctx *ctx, struct agentd_err *err)
         agentd_event_subscribe(ctx, events[i], on_event, p);
     agentd_control_register(ctx, "status", "each record's state, what was written, and when",
                             cmd_status, p);
+    if (c->recheck_ms < 300000)
+        agentd_warning(ctx,
+                       "recheck_interval is %llu s: Route 53 allows 5 requests/s per account, "
+                       "shared by every instance; keep it at 5m or more on a fleet",
+                       (unsigned long long)(c->recheck_ms / 1000));
     /* Decide once every plugin has started, so health checks are registered. */
     uv_timer_init(agentd_loop(ctx), &p->kick);
     p->kick.data = p;
