@@ -176,6 +176,7 @@ static const struct agentd_option options[] = {
     {.name = "endpoint",
      .type = AGENTD_OPT_URL,
      .offset = offsetof(struct r53_conf, endpoint),
+     .flags = AGENTD_OPT_ENDPOINT,
      .description = "Route 53 endpoint URL (default: route53.amazonaws.com)"},
     {.name = "health_check",
      .type = AGENTD_OPT_BOOL,

@@ -438,6 +438,8 @@ ENDPOINT_CASES = [
     ("targetgroup:\n  groups: [arn:aws:elasticloadbalancing:us-east-1:123456789012:"
      "targetgroup/web/0123456789abcdef]\n  endpoint: http://[fd00::5]:8080\n",
      "agentd.yaml:5:13: targetgroup.endpoint: \"http://[fd00::5]:8080\": signed"),
+    ("route53:\n  endpoint: http://10.0.0.9\n  records: []\n",
+     "agentd.yaml:4:13: route53.endpoint: \"http://10.0.0.9\": signed"),
     ("imds:\n  endpoint: http://10.1.2.3\n",
      "agentd.yaml:4:13: imds.endpoint: \"http://10.1.2.3\" is not link-local or loopback"),
     ("logs:\n  - name: p\n    files: [/var/log/x.log]\n    cloudwatch:\n      group: g\n"
